@@ -31,10 +31,42 @@ def _emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _collect(args: argparse.Namespace) -> int:
+    from acrlib import sources
+
+    sources.check(args.source)
+    if Path(args.source).exists():
+        raise ValueError("collect needs 'azure' or 'emulator:PRESET' as --source, not a snapshot")
+    inventory = sources.load(args.source, subscriptions=args.subscription or None,
+                             registries=args.registry or None, progress=not args.no_progress,
+                             layers=args.layers, referrers=args.referrers)
+    path = inventory.to_parquet(args.out)
+    print(inventory)
+    for row in inventory.registries.select("registry", "status", "repository_count").iter_rows():
+        print(f"  {row[0]:<30} {row[1]:<9} {row[2] if row[2] is not None else '-':>6} repositories")
+    if inventory.errors.height:
+        print(f"{inventory.errors.height} errors (see the errors table):")
+        for row in inventory.errors.head(10).iter_rows(named=True):
+            print(f"  {row['registry']}/{row['repository'] or '-'} [{row['stage']}] {row['code']}: {row['message']}")
+    print(f"snapshot: {path}")
+    return 0 if inventory.errors.height == 0 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="acrlib", description="Every repository, manifest and tag of every "
                                      "Azure Container Registry in a tenant, as polars tables and reports.")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    col = commands.add_parser("collect", help="collect every registry, repository, manifest and tag into a snapshot")
+    col.add_argument("--out", required=True, help="snapshot root directory (a snapshot=<time> folder is added)")
+    col.add_argument("--source", default="azure", help="azure (default) or emulator:PRESET")
+    col.add_argument("--subscription", action="append", help="subscription id to search (repeatable)")
+    col.add_argument("--registry", action="append", help="registry name (repeatable)")
+    col.add_argument("--layers", action="store_true", help="also record every manifest's blobs (1 request each)")
+    col.add_argument("--referrers", choices=["artifacts", "untagged"], default="artifacts",
+                     help="which manifests are read to find OCI referrers (default artifacts)")
+    col.add_argument("--no-progress", action="store_true", help="no progress bars")
+    col.set_defaults(func=_collect)
 
     emu = commands.add_parser("emulator", help="serve the local HTTPS emulator of ACR and Resource Graph")
     emu.add_argument("--scale", default="demo", help="tenant preset: tiny, demo, large, fleet (default demo)")
@@ -49,9 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from acrlib.errors import SignInRequired
+
     try:
         return args.func(args)
-    except ValueError as e:  # bad input: one clear line, no traceback
+    except (ValueError, SignInRequired) as e:  # bad input or no sign-in: one clear line, no traceback
         print(f"acrlib {args.command}: error: {e}", file=sys.stderr)
         return 2
 

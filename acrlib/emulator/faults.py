@@ -20,6 +20,8 @@ class Faults:
         although their ``exp`` claim says otherwise (tokens that expire early).
     denied_repositories: registry -> repositories the caller has no permission on (tokens for them are issued
         without those scopes, as ACR does for ABAC-scoped identities).
+    hidden_manifests: registry -> number of manifests set ``listEnabled: false``: ACR leaves them out of
+        listings while the repository's manifestCount still counts them.
     """
 
     error_rate: float = 0.0
@@ -29,6 +31,7 @@ class Faults:
     fail_after: dict[str, int] = field(default_factory=dict)
     token_lifetime_s: float | None = None
     denied_repositories: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    hidden_manifests: dict[str, int] = field(default_factory=dict)
     seed: int = 0
 
     def __post_init__(self):
@@ -62,4 +65,4 @@ class Faults:
 
     def registries(self) -> set[str]:
         """Registries any fault is aimed at."""
-        return {*self.denied, *self.vanished, *self.fail_after, *self.denied_repositories}
+        return {*self.denied, *self.vanished, *self.fail_after, *self.denied_repositories, *self.hidden_manifests}

@@ -106,6 +106,12 @@ async def run(config: dict) -> None:
     for reg in tenant.registries:
         if reg.name in faults.denied:
             reg.public_network_access = "Disabled"
+        hide = faults.hidden_manifests.get(reg.name, 0)
+        for repo in sorted(reg.repositories.values(), key=lambda r: r.name):
+            for manifest in sorted(repo.manifests.values(), key=lambda m: m.digest)[:hide]:
+                manifest.list_enabled = False
+                hide -= 1
+            repo.changed()
     state = State(tenant, config["secret"], latency_ms=config.get("latency_ms", 0), throttle=config.get("throttle"),
                   faults=faults, rg_quota=config.get("rg_quota", 15), rg_window_s=config.get("rg_window_s", 5.0))
     runners: list[web.AppRunner] = []

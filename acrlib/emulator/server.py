@@ -346,7 +346,8 @@ class RegistryHandler:
         if claims["exp"] <= now:
             return None
         lifetime = self.state.faults.token_lifetime_s
-        if lifetime is not None and now - claims.get("iat", now) > lifetime:
+        # "issued" has sub-second precision (iat is whole seconds) for the early-expiry fault.
+        if lifetime is not None and now - claims.get("issued", claims.get("iat", now)) > lifetime:
             return None
         return claims
 
@@ -439,6 +440,8 @@ class RegistryHandler:
         if orderby not in ("", "timedesc", "timeasc"):
             raise Reply(400, _errors("UNSUPPORTED", f"orderby {orderby!r} is not supported"))
         items = repo.ordered(what, orderby)
+        if what == "manifests":
+            items = [m for m in items if m.list_enabled]  # listEnabled: false hides a manifest from listings
         if what == "tags" and query.get("digest"):
             items = [t for t in items if t.digest == query["digest"]]
         ident: Callable = (lambda x: x.digest) if what == "manifests" else (lambda x: x.name)

@@ -70,7 +70,7 @@ def refresh_token(secret: str, service: str, principal: str, tenant_id: str) -> 
     now = int(time.time())
     return mint(secret, {
         "jti": uuid.uuid4().hex, "sub": principal, "tenant": tenant_id, "aud": service,
-        "iss": "Azure Container Registry", "grant_type": "refresh_token",
+        "iss": "Azure Container Registry", "grant_type": "refresh_token", "issued": round(time.time(), 3),
         "iat": now, "nbf": now - 5, "exp": now + REFRESH_LIFETIME_S,
     })
 
@@ -79,7 +79,8 @@ def access_token(secret: str, service: str, principal: str, access: list[dict]) 
     now = int(time.time())
     return mint(secret, {
         "jti": uuid.uuid4().hex, "sub": principal, "aud": service, "iss": "Azure Container Registry",
-        "access": access, "iat": now, "nbf": now - 5, "exp": now + ACCESS_LIFETIME_S,
+        "access": access, "issued": round(time.time(), 3), "iat": now, "nbf": now - 5,
+        "exp": now + ACCESS_LIFETIME_S,
     })
 
 

@@ -42,13 +42,15 @@ def registry_row(tenant: Tenant, reg: Registry, login_server: str) -> dict:
         "provisioning_state": "Succeeded",
         "admin_user_enabled": reg.admin_user_enabled,
         "public_network_access": reg.public_network_access,
-        "network_default_action": reg.network_default_action,
+        # Resource Graph rows carry networkRuleSet only for Premium and lack softDeletePolicy on Premium
+        # registries (see server.registry_resource): what a reader cannot know is null in the truth.
+        "network_default_action": reg.network_default_action if reg.sku == "Premium" else None,
         "anonymous_pull_enabled": reg.anonymous_pull_enabled,
         "data_endpoint_enabled": reg.data_endpoint_enabled,
         "retention_enabled": reg.retention_status == "enabled",
         "retention_days": reg.retention_days,
-        "soft_delete_enabled": reg.soft_delete_status == "enabled",
-        "soft_delete_days": reg.soft_delete_days,
+        "soft_delete_enabled": None if reg.sku == "Premium" else reg.soft_delete_status == "enabled",
+        "soft_delete_days": None if reg.sku == "Premium" else reg.soft_delete_days,
         "quarantine_enabled": reg.quarantine_status == "enabled",
         "zone_redundancy": reg.zone_redundancy,
         "tags": [{"key": k, "value": v} for k, v in sorted(reg.tags.items())],

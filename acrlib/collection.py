@@ -1,0 +1,493 @@
+"""`collect`: every registry, repository, manifest and tag of a tenant, in one call, as polars tables.
+
+Resource Graph finds the registries; each registry is then read concurrently (asyncio) through acrlib's own
+client. A failure is confined to what it hit: it becomes a row in ``errors`` and marks its registry
+``partial`` (or ``failed`` when nothing could be read), and everything else completes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime as dt
+import json
+import os
+import re
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from . import __version__, pages, schema
+from . import media_types as mt
+from .acr_auth import EntraToken
+from .acr_client import AcrRequestError, RegistryClient
+from .clouds import Cloud
+from .clouds import cloud as resolve_cloud
+from .discovery import Arm, ArmError, discover
+from .errors import SignInRequired
+from .http import AsyncCredential, Gate, Session, bounded
+from .inventory import Inventory
+from .progress import Progress
+
+SUBSCRIPTION_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+REGISTRY_NAME = re.compile(r"^[a-zA-Z0-9]{5,50}$")
+# Requests in flight per registry, and the documented ReadOps per minute acrlib paces at once throttled.
+SKU_CONCURRENCY = {"Basic": 8, "Standard": 16, "Premium": 32}
+SKU_READ_OPS_PER_MIN = {"Basic": 1_000, "Standard": 3_000, "Premium": 10_000}
+NON_IMAGE_CONFIGS = set(mt.IMAGE_CONFIG_TYPES) | {mt.HELM_CONFIG}
+
+
+@dataclass(frozen=True)
+class Options:
+    credential: Any
+    subscriptions: tuple[str, ...] | None
+    registry_names: frozenset[str] | None
+    registry_pattern: re.Pattern | None
+    cloud: Cloud
+    arm_endpoint: str | None
+    connection_verify: bool | str | None
+    progress: bool
+    layers: bool
+    page_size: int
+    referrers: str
+
+    def wants(self, name: str) -> bool:
+        if self.registry_names is not None:
+            return name.lower() in self.registry_names
+        if self.registry_pattern is not None:
+            return self.registry_pattern.search(name) is not None
+        return True
+
+    def describe_filter(self) -> str:
+        if self.registry_names is not None:
+            return f"registries {sorted(self.registry_names)}"
+        return f"registry pattern {self.registry_pattern.pattern!r}"
+
+
+REFERRER_CHECKS = ("artifacts", "untagged")
+
+
+def check_filters(subscriptions, registries) -> tuple[tuple[str, ...] | None, frozenset[str] | None,
+                                                    re.Pattern | None]:
+    """Validate the subscription and registry filters: (subscription ids, registry names, registry regex)."""
+    subs = names = pattern = None
+    if subscriptions is not None:
+        subs = (subscriptions,) if isinstance(subscriptions, str) else tuple(subscriptions)
+        if not subs:
+            raise ValueError("subscriptions is empty; pass None to search every subscription the credential sees")
+        for sub in subs:
+            if not isinstance(sub, str) or not SUBSCRIPTION_ID.match(sub):
+                raise ValueError(f"malformed subscription id {sub!r}: expected a GUID like "
+                                 "'00000000-0000-0000-0000-000000000000'")
+    if isinstance(registries, str):
+        try:
+            pattern = re.compile(registries)
+        except re.error as e:
+            raise ValueError(f"invalid registry regex {registries!r}: {e}") from None
+    elif registries is not None:
+        listed = list(registries)
+        if not listed:
+            raise ValueError("registries is an empty list: nothing would be collected (pass None for all)")
+        for name in listed:
+            if not isinstance(name, str) or not REGISTRY_NAME.match(name):
+                raise ValueError(f"invalid registry name {name!r}: registry names are 5-50 letters and digits "
+                                 "(pass a single string to filter with a regex)")
+        names = frozenset(n.lower() for n in listed)
+    return subs, names, pattern
+
+
+def options(credential=None, subscriptions=None, registries=None, cloud="public", arm_endpoint=None,
+            connection_verify=None, progress=True, layers=False, page_size=1000, referrers="artifacts") -> Options:
+    """Validate :func:`collect`'s arguments; every problem is a ``ValueError`` naming it, before any network."""
+    target = resolve_cloud(cloud)
+    subs, names, pattern = check_filters(subscriptions, registries)
+    if arm_endpoint is not None and (not isinstance(arm_endpoint, str)
+                                     or not re.match(r"^https://[^/\s]+", arm_endpoint)):
+        raise ValueError(f"arm_endpoint {arm_endpoint!r} must be an https:// URL: bearer tokens are never sent over "
+                         "plain http")
+    if isinstance(connection_verify, (str, os.PathLike)) and not os.path.exists(connection_verify):
+        raise ValueError(f"connection_verify {str(connection_verify)!r} is not a file (expected a CA bundle)")
+    if referrers not in REFERRER_CHECKS:
+        raise ValueError(f"referrers must be one of {REFERRER_CHECKS}, not {referrers!r}")
+    if not isinstance(page_size, int) or not 1 <= page_size <= 1000:
+        raise ValueError(f"page_size must be an integer from 1 to 1000, not {page_size!r}")
+    if credential is None:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential(authority=target.authority)
+    elif not callable(getattr(credential, "get_token", None)):
+        raise ValueError(f"credential must be an azure-core TokenCredential, not {type(credential).__name__}")
+    return Options(credential=credential, subscriptions=subs, registry_names=names, registry_pattern=pattern,
+                   cloud=target, arm_endpoint=arm_endpoint, connection_verify=connection_verify,
+                   progress=bool(progress), layers=bool(layers), page_size=page_size, referrers=referrers)
+
+
+def collect(credential=None, subscriptions=None, registries=None, cloud="public", arm_endpoint=None,
+            connection_verify=None, progress=True, *, layers=False, page_size=1000,
+            referrers="artifacts") -> Inventory:
+    """Collect every registry, repository, manifest and tag the credential can see.
+
+    credential: an azure-core TokenCredential (sync or async); default ``DefaultAzureCredential``.
+    subscriptions: subscription ids to search; None = every subscription the credential sees.
+    registries: a list of registry names, or one regex searched in each name; None = all.
+    cloud: ``public``, ``china`` or ``usgov`` (ARM endpoint, token scope, authority).
+    arm_endpoint, connection_verify: overrides (an emulator, a private CA bundle).
+    progress: show tqdm progress bars.
+    layers: also fetch every manifest's content and fill the ``layers`` table (one more request per
+        manifest).
+    page_size: items per listing page (ACR caps it at 1000).
+    referrers: which manifests' bytes are read to find OCI ``subject``/``artifactType``: ``artifacts``
+        (OCI manifests whose config is neither an image nor a Helm config: what referrer tools push) or
+        ``untagged`` (also every untagged OCI image manifest, as ``acr purge`` does; one request each).
+
+    Returns an :class:`~acrlib.Inventory`. Registries that fail are marked ``partial`` or ``failed`` and
+    explained in ``errors``; the others are complete.
+    """
+    opts = options(credential, subscriptions, registries, cloud, arm_endpoint, connection_verify, progress,
+                   layers, page_size, referrers)
+    return run(collect_async(opts))
+
+
+def run(coroutine):
+    """Run a coroutine to completion, also from inside a running event loop (Jupyter)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="acrlib") as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+class PageBuffer:
+    """Listing pages of one registry, parsed into frames in chunks as they arrive (raw JSON is several times
+    the size of the frame it becomes)."""
+
+    CHUNK_BYTES = 8 << 20
+
+    def __init__(self, registry: str, parse):
+        self.registry = registry
+        self._parse = parse
+        self._pending: list[tuple[str, bytes]] = []
+        self._size = 0
+        self._frames: list[pl.DataFrame] = []
+
+    def add(self, repository: str, bodies: list[bytes]) -> None:
+        self._pending += [(repository, body) for body in bodies]
+        self._size += sum(len(body) for body in bodies)
+        if self._size >= self.CHUNK_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self._frames.append(self._parse(self.registry, self._pending))
+            self._pending, self._size = [], 0
+
+    def frame(self) -> pl.DataFrame:
+        self.flush()
+        if not self._frames:
+            return self._parse(self.registry, [])
+        frames, self._frames = self._frames, []
+        return pl.concat(frames, how="vertical")
+
+
+@dataclass
+class RegistryResult:
+    row: dict
+    status: str = "complete"
+    repositories: list[dict] = field(default_factory=list)
+    manifests: pl.DataFrame | None = None
+    tags: pl.DataFrame | None = None
+    references: list[tuple] = field(default_factory=list)  # repository, index, child, architecture, os
+    layers: list[tuple] = field(default_factory=list)  # registry, repository, manifest, blob, size, type, role
+    content: list[tuple] = field(default_factory=list)  # repository, digest, artifact_type, subject
+    errors: list[dict] = field(default_factory=list)
+    requests: int = 0
+    tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+
+
+class Collector:
+    """Reads registries. Per registry, phase one lists every repository (attributes, manifests, tags); phase
+    two resolves, for the whole registry at once, index children and the manifests whose bytes matter.
+    Manifests are content-addressed, so what one digest's bytes say is fetched once per collection."""
+
+    def __init__(self, opts: Options, session: Session, credential: AsyncCredential, progress: Progress):
+        self.opts = opts
+        self.session = session
+        self.entra = EntraToken(credential)
+        self.progress = progress
+        self._by_digest: dict[tuple[str, str], asyncio.Future] = {}
+
+    def error(self, result: RegistryResult, stage: str, repository: str | None, exc: BaseException) -> None:
+        if isinstance(exc, (AcrRequestError, ArmError)):
+            status, code, message = exc.status, exc.code, exc.message
+        elif isinstance(exc, SignInRequired):
+            status, code, message = None, "SIGN_IN_REQUIRED", str(exc)
+        else:  # a defect or an unexpected answer: still one row, never silence
+            status, code = None, type(exc).__name__
+            message = traceback.format_exception_only(exc)[-1].strip()
+        result.errors.append({"registry": result.row["registry"], "repository": repository, "stage": stage,
+                              "http_status": status, "code": code, "message": message[:1000],
+                              "at": dt.datetime.now(dt.UTC)})
+        self.progress.error()
+
+    async def registry(self, arm: Arm, row: dict) -> RegistryResult:
+        result = RegistryResult(row=dict(row))
+        try:
+            await self._registry(arm, result)
+        except Exception as e:
+            self.error(result, "registry", None, e)
+        try:
+            self.finish(result)
+        except Exception as e:
+            self.error(result, "assemble", None, e)
+            result.tables = {}
+        failed = result.status == "failed"
+        result.status = "failed" if failed else ("partial" if result.errors else "complete")
+        self.progress.registry_done()
+        return result
+
+    async def _registry(self, arm: Arm, result: RegistryResult) -> None:
+        row = result.row
+        usage = asyncio.ensure_future(arm.list_usages(row["id"]))
+        client = None
+        try:
+            login_server = row.get("login_server")
+            if not login_server:
+                raise AcrRequestError(None, "NO_LOGIN_SERVER", "Resource Graph gave no loginServer for this registry")
+            sku = row.get("sku") or "Basic"
+            gate = Gate(SKU_CONCURRENCY.get(sku, 8), SKU_READ_OPS_PER_MIN.get(sku, 1_000) / 60.0)
+            client = RegistryClient(self.session, login_server, self.entra, gate, self.opts.page_size)
+            try:
+                names = await client.catalog()
+            except Exception as e:
+                result.status = "failed"
+                self.error(result, "catalog", None, e)
+                return
+            row["repository_count"] = len(names)
+            self.progress.add_repositories(len(names))
+            client.prefetch_tokens(names)
+            buffers = (PageBuffer(row["registry"], pages.manifests), PageBuffer(row["registry"], pages.tags))
+            failures = await bounded([(client, result, n, buffers) for n in names], self.list_repository,
+                                     client.workers)
+            for name, failure in zip(names, failures, strict=True):
+                if failure is not None:
+                    self.error(result, "repository", name, failure)
+            result.manifests, result.tags = buffers[0].frame(), buffers[1].frame()
+            self.reconcile(result)
+            children = await self.references(client, result)
+            await self.contents(client, result, children)
+        finally:
+            try:
+                usages = await usage
+                size = usages.get("Size") or {}
+                row["storage_used_bytes"] = size.get("currentValue")
+                row["storage_included_bytes"] = size.get("limit")
+                if not size:
+                    raise ArmError(200, "NO_SIZE_USAGE", "listUsages returned no 'Size' usage")
+            except Exception as e:
+                self.error(result, "usage", None, e)
+            if client is not None:
+                result.requests = client.requests + client.tokens.requests
+
+    async def list_repository(self, client: RegistryClient, result: RegistryResult, name: str, buffers) -> None:
+        info, mpages, tpages = await asyncio.gather(client.repository(name), client.manifest_pages(name),
+                                                    client.tag_pages(name), return_exceptions=True)
+        items = 0
+        for stage, value in (("repository", info), ("manifests", mpages), ("tags", tpages)):
+            if isinstance(value, BaseException):
+                if not isinstance(value, Exception):
+                    raise value
+                self.error(result, stage, name, value)
+        if not isinstance(mpages, BaseException):
+            buffers[0].add(name, mpages)
+        if not isinstance(tpages, BaseException):
+            buffers[1].add(name, tpages)
+        if not isinstance(info, BaseException):
+            repo = pages.repository_row(result.row["registry"], info)
+            repo["listed_manifests"] = not isinstance(mpages, BaseException)
+            repo["listed_tags"] = not isinstance(tpages, BaseException)
+            result.repositories.append(repo)
+            items = (repo.get("manifest_count") or 0) + (repo.get("tag_count") or 0)
+        self.progress.repository_done(items)
+
+    def reconcile(self, result: RegistryResult) -> None:
+        """Listed manifests and tags must match each repository's own counts: a gap is reported, not hidden."""
+        listed = {
+            "manifests": dict(result.manifests.group_by("repository").len().iter_rows()),
+            "tags": dict(result.tags.group_by("repository").len().iter_rows()),
+        }
+        for repo in result.repositories:
+            for what, flag, count in (("manifests", "listed_manifests", "manifest_count"),
+                                      ("tags", "listed_tags", "tag_count")):
+                expected, got = repo.get(count), listed[what].get(repo["repository"], 0)
+                if repo.pop(flag, False) and expected is not None and got != expected:
+                    self.error(result, "reconcile", repo["repository"], AcrRequestError(
+                        None, "COUNT_MISMATCH", f"listed {got} {what} but the repository reports {expected} "
+                        "(pushes or deletes during collection, or items hidden from listing)"))
+
+    async def _once(self, kind: str, digest: str, fetch):
+        """The answer for a content-addressed lookup, fetched once per digest across the collection (no task
+        per lookup: a second asker waits on a plain future)."""
+        key = (kind, digest)
+        known = self._by_digest.get(key)
+        if known is not None:
+            return await asyncio.shield(known)
+        future = self._by_digest[key] = asyncio.get_running_loop().create_future()
+        try:
+            answer = await fetch()
+        except Exception as e:
+            del self._by_digest[key]  # a failure is not cached: the next asker tries again
+            if not future.done():
+                future.set_exception(e)
+                future.exception()
+            raise
+        future.set_result(answer)
+        return answer
+
+    async def references(self, client: RegistryClient, result: RegistryResult) -> pl.DataFrame:
+        """Children of every index, from the single-manifest GET (the listing does not carry them)."""
+        indexes = result.manifests.filter(pl.col("media_type").is_in(mt.INDEX_TYPES))
+        pairs = indexes.select("repository", "digest").rows()
+
+        async def fetch(repo: str, digest: str) -> list[tuple]:
+            answer = await client.manifest_attributes(repo, digest)
+            return [(r.get("digest"), r.get("architecture"), r.get("os")) for r in answer.get("references") or []]
+
+        answers = await bounded(
+            pairs, lambda repo, digest: self._once("references", digest, lambda: fetch(repo, digest)), client.workers)
+        for (repo, digest), answer in zip(pairs, answers, strict=True):
+            if isinstance(answer, Exception):
+                self.error(result, "references", repo, answer)
+                continue
+            result.references += [(repo, digest, child, arch, os_name) for child, arch, os_name in answer]
+        return pl.DataFrame([(r[0], r[2]) for r in result.references],
+                            schema={"repository": pl.String, "digest": pl.String}, orient="row")
+
+    async def contents(self, client: RegistryClient, result: RegistryResult, children: pl.DataFrame) -> None:
+        """Manifest bytes where they matter, to learn OCI ``subject`` and ``artifactType``: OCI manifests whose
+        config is neither an image nor a Helm config (what referrer tools push); with ``referrers="untagged"``
+        also every untagged OCI image manifest that no index references (what ``acr purge`` checks); with
+        ``layers=True`` every manifest."""
+        m = result.manifests
+        if self.opts.layers:
+            wanted = m.select("repository", "digest")
+        else:
+            oci = m.filter(pl.col("media_type") == mt.OCI_MANIFEST)
+            wanted = oci.filter(~pl.col("config_media_type").fill_null("").is_in(list(NON_IMAGE_CONFIGS)))
+            if self.opts.referrers == "untagged":
+                untagged = oci.filter(pl.col("tags").list.len() == 0).join(children, on=["repository", "digest"],
+                                                                           how="anti")
+                wanted = pl.concat([wanted, untagged])
+            wanted = wanted.select("repository", "digest").unique(maintain_order=True)
+        pairs = wanted.rows()
+
+        async def fetch(repo: str, digest: str) -> tuple:
+            body, media_type = await client.manifest_content(repo, digest)
+            try:
+                doc = json.loads(body)
+            except ValueError as e:
+                raise AcrRequestError(200, "INVALID_MANIFEST", f"{digest} is not JSON: {e}") from None
+            subject = doc.get("subject") or {}
+            blobs = manifest_blobs(digest, body, doc, media_type) if self.opts.layers else ()
+            return doc.get("artifactType"), subject.get("digest"), blobs
+
+        answers = await bounded(pairs, lambda repo, digest: self._once("content", digest, lambda: fetch(repo, digest)),
+                                client.workers)
+        registry = result.row["registry"]
+        for (repo, digest), answer in zip(pairs, answers, strict=True):
+            if isinstance(answer, Exception):
+                self.error(result, "content", repo, answer)
+                continue
+            artifact_type, subject, blobs = answer
+            result.content.append((repo, digest, artifact_type, subject))
+            result.layers += [(registry, repo, digest, *blob) for blob in blobs]
+
+    def finish(self, result: RegistryResult) -> None:
+        """This registry's typed tables (times parsed, kinds classified), built as soon as it is done."""
+        registry = result.row["registry"]
+        tables: dict[str, pl.DataFrame] = {}
+        if result.manifests is not None:
+            content = pl.DataFrame(result.content, orient="row", schema={
+                "repository": pl.String, "digest": pl.String, "artifact_type": pl.String, "subject": pl.String})
+            tables["manifests"] = result.manifests.join(content, on=["repository", "digest"], how="left")
+            tables["tags"] = result.tags
+        if result.repositories:
+            tables["repositories"] = pl.DataFrame(result.repositories, infer_schema_length=None, schema_overrides={
+                "created_at": pl.String, "last_updated_at": pl.String})
+        if result.references:
+            tables["references"] = pl.DataFrame(
+                [(registry, *r) for r in result.references], orient="row", schema=schema.REFERENCES)
+        if result.layers:
+            tables["layers"] = pl.DataFrame(result.layers, schema=schema.LAYERS, orient="row")
+        result.manifests = result.tags = None
+        result.references, result.content, result.layers, result.repositories = [], [], [], []
+        for name, df in tables.items():
+            df, failures = pages.parse_times(name, df)
+            if failures:
+                self.error(result, "parse", None, AcrRequestError(
+                    None, "BAD_TIMESTAMP", f"{failures} timestamps in {name} could not be parsed"))
+            df = schema.conform(name, df)
+            if name == "manifests":
+                df = df.with_columns(mt.kind_expr().alias("kind"))
+            tables[name] = df
+        result.tables = tables
+
+
+def manifest_blobs(digest: str, body: bytes, doc: dict, media_type: str | None) -> list[tuple]:
+    """What a manifest references, as ``(blob digest, bytes, media type, role)``: its own bytes, config,
+    layers, index children, and the subject of a referrer."""
+    blobs = [(digest, len(body), doc.get("mediaType") or media_type, "manifest")]
+    config = doc.get("config")
+    if isinstance(config, dict):
+        blobs.append((config.get("digest"), config.get("size"), config.get("mediaType"), "config"))
+    for role, key in (("layer", "layers"), ("child", "manifests")):
+        blobs += [(d.get("digest"), d.get("size"), d.get("mediaType"), role) for d in doc.get(key) or []]
+    subject = doc.get("subject")
+    if isinstance(subject, dict):
+        blobs.append((subject.get("digest"), subject.get("size"), subject.get("mediaType"), "subject"))
+    return blobs
+
+
+async def collect_async(opts: Options) -> Inventory:
+    """The coroutine behind :func:`collect` (for callers already in an event loop of their own)."""
+    started = time.perf_counter()
+    collected_at = dt.datetime.now(dt.UTC)
+    credential = AsyncCredential(opts.credential)
+    async with Session(opts.connection_verify, limit=256) as session:
+        arm = Arm(session, credential, opts.cloud, opts.arm_endpoint)
+        found = await discover(arm, opts.subscriptions)
+        selected = [row for row in found if opts.wants(row["registry"] or "")]
+        if (opts.registry_names is not None or opts.registry_pattern is not None) and not selected:
+            available = sorted(r["registry"] for r in found)
+            raise ValueError(f"no registry matches {opts.describe_filter()}; the credential sees "
+                             f"{len(available)} registries: {', '.join(available[:30]) or 'none'}")
+        progress = Progress(opts.progress, len(selected))
+        try:
+            collector = Collector(opts, session, credential, progress)
+            results = await asyncio.gather(*(collector.registry(arm, row) for row in selected))
+        finally:
+            progress.close()
+    metadata = {
+        "acrlib_version": __version__, "cloud": opts.cloud.name, "subscriptions": list(opts.subscriptions or []),
+        "registry_filter": opts.describe_filter() if (opts.registry_names or opts.registry_pattern) else None,
+        "layers": opts.layers, "referrers": opts.referrers, "duration_s": round(time.perf_counter() - started, 3),
+        "requests": {"arm": arm.requests, "registries": sum(r.requests for r in results)},
+    }
+    return assemble(results, collected_at, metadata)
+
+
+def assemble(results: list[RegistryResult], collected_at: dt.datetime, metadata: dict) -> Inventory:
+    """Per-registry tables into one inventory, sorted by each table's key."""
+    rows = [{**r.row, "status": r.status} for r in results]
+    registries = pl.DataFrame(rows, infer_schema_length=None) if rows else schema.empty("registries")
+    registries, _ = pages.parse_times("registries", registries)
+    tables = {"registries": schema.sort("registries", schema.conform("registries", registries))}
+    for name in ("repositories", "manifests", "tags", "references", "layers"):
+        frames = [r.tables[name] for r in results if name in r.tables and r.tables[name].height]
+        tables[name] = schema.sort(name, pl.concat(frames)) if frames else schema.empty(name)
+    errors = [e for r in results for e in r.errors]
+    tables["errors"] = schema.sort("errors", schema.frame("errors", errors))
+    return Inventory.from_tables(tables, collected_at=collected_at, metadata=metadata)
