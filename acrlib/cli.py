@@ -52,6 +52,20 @@ def _collect(args: argparse.Namespace) -> int:
     return 0 if inventory.errors.height == 0 else 1
 
 
+def _report(args: argparse.Namespace) -> int:
+    from acrlib import report
+
+    declared = report.declared_parameters()
+    parameters = {}
+    for name, value in args.parameter or []:
+        if name not in declared:
+            raise ValueError(f"unknown report parameter {name!r}; the report declares {', '.join(declared)}")
+        parameters[name] = report.convert(name, value, declared[name])
+    html = report.run_report(source=args.source, out=args.out, parameters=parameters, timeout_s=args.timeout)
+    print(html)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="acrlib", description="Every repository, manifest and tag of every "
                                      "Azure Container Registry in a tenant, as polars tables and reports.")
@@ -68,6 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
     col.add_argument("--no-progress", action="store_true", help="no progress bars")
     col.set_defaults(func=_collect)
 
+    rep = commands.add_parser("report", help="run the report notebook and export it to HTML")
+    rep.add_argument("--source", default="azure", help="azure (default), emulator:PRESET or a snapshot folder")
+    rep.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                     help="a notebook parameter (repeatable), e.g. -p stale_days 30")
+    rep.add_argument("--out", default="reports", help="output folder (default reports/)")
+    rep.add_argument("--timeout", type=int, default=1800, help="seconds a cell may run (default 1800)")
+    rep.set_defaults(func=_report)
+
     emu = commands.add_parser("emulator", help="serve the local HTTPS emulator of ACR and Resource Graph")
     emu.add_argument("--scale", default="demo", help="tenant preset: tiny, demo, large, fleet (default demo)")
     emu.add_argument("--seed", type=int, default=7)
@@ -82,12 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from acrlib.errors import SignInRequired
+    from acrlib.report import ReportError
 
     try:
         return args.func(args)
     except (ValueError, SignInRequired) as e:  # bad input or no sign-in: one clear line, no traceback
         print(f"acrlib {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except ReportError as e:
+        print(f"acrlib {args.command}: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

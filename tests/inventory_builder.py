@@ -1,0 +1,73 @@
+"""Small hand-built inventories for analysis tests (each rule pinned by a few rows)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from acrlib import Inventory
+from acrlib import media_types as mt
+
+NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def ago(days: float) -> dt.datetime:
+    return NOW - dt.timedelta(days=days)
+
+
+class Build:
+    def __init__(self, registry: str = "contosoacr", sku: str = "Standard"):
+        self.registry = registry
+        self.sku = sku
+        self.manifests: list[dict] = []
+        self.tags: list[dict] = []
+        self.references: list[dict] = []
+        self._n = 0
+
+    def manifest(self, repo: str, name: str | None = None, *, days: float = 100, tags=(), media_type=mt.DOCKER_MANIFEST,
+                 config=mt.DOCKER_CONFIG, size: int = 1000, locked: bool = False, write: bool = True,
+                 subject: str | None = None, children=(), kind: str | None = None, artifact_type=None) -> str:
+        """Add a manifest updated ``days`` ago; ``tags`` are names or (name, days, locked) tuples."""
+        self._n += 1
+        digest = "sha256:" + (name or f"m{self._n}").ljust(64, "0")[:64]
+        if children:
+            media_type, config = mt.OCI_INDEX, None
+        tag_names = []
+        for tag in tags:
+            tag_name, tag_days, tag_locked = (tag, days, False) if isinstance(tag, str) else (*tag, False)[:3]
+            tag_names.append(tag_name)
+            self.tags.append({"registry": self.registry, "repository": repo, "tag": tag_name, "digest": digest,
+                              "created_at": ago(tag_days), "last_updated_at": ago(tag_days), "signed": False,
+                              "delete_enabled": not tag_locked, "write_enabled": True, "read_enabled": True,
+                              "list_enabled": True})
+        for child in children:
+            self.references.append({"registry": self.registry, "repository": repo, "index_digest": digest,
+                                    "child_digest": child, "architecture": "amd64", "os": "linux"})
+        self.manifests.append({
+            "registry": self.registry, "repository": repo, "digest": digest, "media_type": media_type,
+            "config_media_type": config, "artifact_type": artifact_type,
+            "kind": kind or ("index" if children else "signature" if subject else "image"),
+            "architecture": None if children else "amd64", "os": None if children else "linux", "size_bytes": size,
+            "created_at": ago(days) if days is not None else None,
+            "last_updated_at": ago(days) if days is not None else None,
+            "tags": tag_names, "delete_enabled": not locked, "write_enabled": write, "read_enabled": True,
+            "list_enabled": True, "quarantine_state": None, "subject": subject,
+        })
+        return digest
+
+    def build(self) -> Inventory:
+        repos = sorted({m["repository"] for m in self.manifests} | {t["repository"] for t in self.tags})
+        tables = {
+            "registries": pl.DataFrame([{
+                "registry": self.registry, "sku": self.sku, "status": "complete", "storage_used_bytes": 10 << 30,
+                "storage_included_bytes": 100 << 30, "login_server": f"{self.registry}.azurecr.io",
+            }]),
+            "repositories": pl.DataFrame([{"registry": self.registry, "repository": r} for r in repos]),
+            "manifests": pl.DataFrame(self.manifests, infer_schema_length=None),
+        }
+        if self.tags:
+            tables["tags"] = pl.DataFrame(self.tags, infer_schema_length=None)
+        if self.references:
+            tables["references"] = pl.DataFrame(self.references)
+        return Inventory.from_tables(tables, collected_at=NOW)
