@@ -100,11 +100,12 @@ class RegistryClient:
     async def tag_pages(self, repository: str) -> list[bytes]:
         return await self._pages(f"/acr/v1/{repo_path(repository)}/_tags", f"repository:{repository}:metadata_read")
 
-    async def manifest_attributes(self, repository: str, digest: str) -> dict:
-        """The single-manifest GET: the only call that returns an index's ``references``."""
+    async def manifest_attributes(self, repository: str, digest: str) -> bytes:
+        """The single-manifest GET, raw (``{"manifest": {..., "references": [...]}}``): the only call that
+        returns an index's references."""
         http = await self._get(f"{self.base}/acr/v1/{repo_path(repository)}/_manifests/{digest}",
                                f"repository:{repository}:metadata_read")
-        return json.loads(http.body()).get("manifest") or {}
+        return http.body()
 
     async def manifest_content(self, repository: str, digest: str) -> tuple[bytes, str | None]:
         """The manifest's bytes (verified against ``digest``) and its media type."""

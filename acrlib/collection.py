@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
-import json
 import os
 import re
 import time
@@ -190,7 +189,7 @@ class PageBuffer:
         if not self._frames:
             return self._parse(self.registry, [])
         frames, self._frames = self._frames, []
-        return pl.concat(frames, how="vertical")
+        return pl.concat(frames, how="vertical", rechunk=False)
 
 
 @dataclass
@@ -200,9 +199,9 @@ class RegistryResult:
     repositories: list[dict] = field(default_factory=list)
     manifests: pl.DataFrame | None = None
     tags: pl.DataFrame | None = None
-    references: list[tuple] = field(default_factory=list)  # repository, index, child, architecture, os
-    layers: list[tuple] = field(default_factory=list)  # registry, repository, manifest, blob, size, type, role
-    content: list[tuple] = field(default_factory=list)  # repository, digest, artifact_type, subject
+    references: pl.DataFrame | None = None
+    layers: pl.DataFrame | None = None
+    content: pl.DataFrame | None = None  # repository, digest, artifact_type, subject
     errors: list[dict] = field(default_factory=list)
     requests: int = 0
     tables: dict[str, pl.DataFrame] = field(default_factory=dict)
@@ -210,15 +209,13 @@ class RegistryResult:
 
 class Collector:
     """Reads registries. Per registry, phase one lists every repository (attributes, manifests, tags); phase
-    two resolves, for the whole registry at once, index children and the manifests whose bytes matter.
-    Manifests are content-addressed, so what one digest's bytes say is fetched once per collection."""
+    two resolves, for the whole registry at once, index children and the manifests whose bytes matter."""
 
     def __init__(self, opts: Options, session: Session, credential: AsyncCredential, progress: Progress):
         self.opts = opts
         self.session = session
         self.entra = EntraToken(credential)
         self.progress = progress
-        self._by_digest: dict[tuple[str, str], asyncio.Future] = {}
 
     def error(self, result: RegistryResult, stage: str, repository: str | None, exc: BaseException) -> None:
         if isinstance(exc, (AcrRequestError, ArmError)):
@@ -328,43 +325,43 @@ class Collector:
                         None, "COUNT_MISMATCH", f"listed {got} {what} but the repository reports {expected} "
                         "(pushes or deletes during collection, or items hidden from listing)"))
 
-    async def _once(self, kind: str, digest: str, fetch):
-        """The answer for a content-addressed lookup, fetched once per digest across the collection (no task
-        per lookup: a second asker waits on a plain future)."""
-        key = (kind, digest)
-        known = self._by_digest.get(key)
-        if known is not None:
-            return await asyncio.shield(known)
-        future = self._by_digest[key] = asyncio.get_running_loop().create_future()
-        try:
-            answer = await fetch()
-        except Exception as e:
-            del self._by_digest[key]  # a failure is not cached: the next asker tries again
-            if not future.done():
-                future.set_exception(e)
-                future.exception()
-            raise
-        future.set_result(answer)
-        return answer
-
-    async def references(self, client: RegistryClient, result: RegistryResult) -> pl.DataFrame:
-        """Children of every index, from the single-manifest GET (the listing does not carry them)."""
-        indexes = result.manifests.filter(pl.col("media_type").is_in(mt.INDEX_TYPES))
-        pairs = indexes.select("repository", "digest").rows()
-
-        async def fetch(repo: str, digest: str) -> list[tuple]:
-            answer = await client.manifest_attributes(repo, digest)
-            return [(r.get("digest"), r.get("architecture"), r.get("os")) for r in answer.get("references") or []]
-
-        answers = await bounded(
-            pairs, lambda repo, digest: self._once("references", digest, lambda: fetch(repo, digest)), client.workers)
+    def _answers(self, result, stage: str, pairs: list[tuple], answers: list) -> list[tuple]:
+        """``(repository, digest, *answer)`` for the answers that came; an error row for each that did not."""
+        ok = []
         for (repo, digest), answer in zip(pairs, answers, strict=True):
             if isinstance(answer, Exception):
-                self.error(result, "references", repo, answer)
-                continue
-            result.references += [(repo, digest, child, arch, os_name) for child, arch, os_name in answer]
-        return pl.DataFrame([(r[0], r[2]) for r in result.references],
-                            schema={"repository": pl.String, "digest": pl.String}, orient="row")
+                self.error(result, stage, repo, answer)
+            else:
+                ok.append((repo, digest, *(answer if isinstance(answer, tuple) else (answer,))))
+        return ok
+
+    def _parse_each(self, result, stage: str, items: list[tuple], parse):
+        """Parse a batch of documents at once; if one is not valid JSON, parse them one by one and report
+        the bad ones instead of losing the batch."""
+        try:
+            return parse(items)
+        except pl.exceptions.ComputeError:
+            good = []
+            for item in items:
+                try:
+                    parse([item])
+                    good.append(item)
+                except pl.exceptions.ComputeError:
+                    self.error(result, stage, item[0], AcrRequestError(
+                        200, "INVALID_MANIFEST", f"{item[1]}: the answer is not a JSON manifest"))
+            return parse(good)
+
+    async def references(self, client: RegistryClient, result: RegistryResult) -> pl.DataFrame:
+        """Children of every index, from the single-manifest GET (the listing does not carry them). Answers
+        are parsed together by polars: no Python object per answer."""
+        registry = result.row["registry"]
+        indexes = result.manifests.filter(pl.col("media_type").is_in(mt.INDEX_TYPES))
+        pairs = indexes.select("repository", "digest").rows()
+        answers = await bounded(pairs, client.manifest_attributes, client.workers)
+        items = self._answers(result, "references", pairs, answers)
+        result.references = self._parse_each(result, "references", items,
+                                              lambda batch: pages.references(registry, batch))
+        return result.references.select("repository", pl.col("child_digest").alias("digest"))
 
     async def contents(self, client: RegistryClient, result: RegistryResult, children: pl.DataFrame) -> None:
         """Manifest bytes where they matter, to learn OCI ``subject`` and ``artifactType``: OCI manifests whose
@@ -384,46 +381,33 @@ class Collector:
             wanted = wanted.select("repository", "digest").unique(maintain_order=True)
         pairs = wanted.rows()
 
-        async def fetch(repo: str, digest: str) -> tuple:
-            body, media_type = await client.manifest_content(repo, digest)
-            try:
-                doc = json.loads(body)
-            except ValueError as e:
-                raise AcrRequestError(200, "INVALID_MANIFEST", f"{digest} is not JSON: {e}") from None
-            subject = doc.get("subject") or {}
-            blobs = manifest_blobs(digest, body, doc, media_type) if self.opts.layers else ()
-            return doc.get("artifactType"), subject.get("digest"), blobs
+        async def content(repo: str, digest: str) -> tuple:
+            body, content_type = await client.manifest_content(repo, digest)
+            return body, len(body), content_type
 
-        answers = await bounded(pairs, lambda repo, digest: self._once("content", digest, lambda: fetch(repo, digest)),
-                                client.workers)
-        registry = result.row["registry"]
-        for (repo, digest), answer in zip(pairs, answers, strict=True):
-            if isinstance(answer, Exception):
-                self.error(result, "content", repo, answer)
-                continue
-            artifact_type, subject, blobs = answer
-            result.content.append((repo, digest, artifact_type, subject))
-            result.layers += [(registry, repo, digest, *blob) for blob in blobs]
+        answers = await bounded(pairs, content, client.workers)
+        items = self._answers(result, "content", pairs, answers)
+        documents = self._parse_each(result, "content", items, pages.manifest_documents)
+        result.content = documents.select("repository", "digest", "artifact_type", "subject")
+        if self.opts.layers:
+            result.layers = pages.layers(result.row["registry"], documents)
 
     def finish(self, result: RegistryResult) -> None:
         """This registry's typed tables (times parsed, kinds classified), built as soon as it is done."""
-        registry = result.row["registry"]
         tables: dict[str, pl.DataFrame] = {}
         if result.manifests is not None:
-            content = pl.DataFrame(result.content, orient="row", schema={
+            content = result.content if result.content is not None else pl.DataFrame(schema={
                 "repository": pl.String, "digest": pl.String, "artifact_type": pl.String, "subject": pl.String})
             tables["manifests"] = result.manifests.join(content, on=["repository", "digest"], how="left")
             tables["tags"] = result.tags
         if result.repositories:
             tables["repositories"] = pl.DataFrame(result.repositories, infer_schema_length=None, schema_overrides={
                 "created_at": pl.String, "last_updated_at": pl.String})
-        if result.references:
-            tables["references"] = pl.DataFrame(
-                [(registry, *r) for r in result.references], orient="row", schema=schema.REFERENCES)
-        if result.layers:
-            tables["layers"] = pl.DataFrame(result.layers, schema=schema.LAYERS, orient="row")
-        result.manifests = result.tags = None
-        result.references, result.content, result.layers, result.repositories = [], [], [], []
+        for name in ("references", "layers"):
+            if getattr(result, name) is not None:
+                tables[name] = getattr(result, name)
+        result.manifests = result.tags = result.references = result.content = result.layers = None
+        result.repositories = []
         for name, df in tables.items():
             df, failures = pages.parse_times(name, df)
             if failures:
@@ -432,23 +416,8 @@ class Collector:
             df = schema.conform(name, df)
             if name == "manifests":
                 df = df.with_columns(mt.kind_expr().alias("kind"))
-            tables[name] = df
+            tables[name] = schema.sort(name, df)  # registries concatenate in name order: globally sorted
         result.tables = tables
-
-
-def manifest_blobs(digest: str, body: bytes, doc: dict, media_type: str | None) -> list[tuple]:
-    """What a manifest references, as ``(blob digest, bytes, media type, role)``: its own bytes, config,
-    layers, index children, and the subject of a referrer."""
-    blobs = [(digest, len(body), doc.get("mediaType") or media_type, "manifest")]
-    config = doc.get("config")
-    if isinstance(config, dict):
-        blobs.append((config.get("digest"), config.get("size"), config.get("mediaType"), "config"))
-    for role, key in (("layer", "layers"), ("child", "manifests")):
-        blobs += [(d.get("digest"), d.get("size"), d.get("mediaType"), role) for d in doc.get(key) or []]
-    subject = doc.get("subject")
-    if isinstance(subject, dict):
-        blobs.append((subject.get("digest"), subject.get("size"), subject.get("mediaType"), "subject"))
-    return blobs
 
 
 async def collect_async(opts: Options) -> Inventory:
@@ -480,14 +449,17 @@ async def collect_async(opts: Options) -> Inventory:
 
 
 def assemble(results: list[RegistryResult], collected_at: dt.datetime, metadata: dict) -> Inventory:
-    """Per-registry tables into one inventory, sorted by each table's key."""
+    """Per-registry tables into one inventory, sorted by each table's key (each registry's tables are
+    already sorted, so concatenating them in registry order is enough: no copy of the whole tenant)."""
+    results = sorted(results, key=lambda r: r.row["registry"] or "")
     rows = [{**r.row, "status": r.status} for r in results]
     registries = pl.DataFrame(rows, infer_schema_length=None) if rows else schema.empty("registries")
     registries, _ = pages.parse_times("registries", registries)
     tables = {"registries": schema.sort("registries", schema.conform("registries", registries))}
     for name in ("repositories", "manifests", "tags", "references", "layers"):
-        frames = [r.tables[name] for r in results if name in r.tables and r.tables[name].height]
-        tables[name] = schema.sort(name, pl.concat(frames)) if frames else schema.empty(name)
+        frames = [r.tables.pop(name) for r in results if name in r.tables]
+        frames = [f for f in frames if f.height]
+        tables[name] = pl.concat(frames, rechunk=False) if frames else schema.empty(name)
     errors = [e for r in results for e in r.errors]
     tables["errors"] = schema.sort("errors", schema.frame("errors", errors))
     return Inventory.from_tables(tables, collected_at=collected_at, metadata=metadata)

@@ -203,16 +203,19 @@ class AsyncCredential:
 
 
 class Gate:
-    """Per-origin admission: at most ``concurrency`` requests in flight; after a 429 every request waits for
-    the origin's ``Retry-After`` and from then on requests are spaced at ``rate`` per second (the SKU's
-    documented ReadOps), slowing further if the origin keeps throttling."""
+    """Per-origin admission: at most ``concurrency`` requests in flight. After a 429 every request waits for
+    the origin's ``Retry-After``; from then on a client-side token bucket refilling at ``rate`` per second
+    (the SKU's documented ReadOps) admits requests, empty at the 429, so what the origin refilled during the
+    pause is spent at once and the rest is paced. Throttled again while pacing, the rate drops by a fifth
+    (documented rates are minimum estimates, but a registry may be shared with other clients)."""
 
     def __init__(self, concurrency: int, rate: float | None = None):
         self.concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self.rate = rate
         self.paced = False
-        self._next = 0.0
+        self._tokens = 0.0
+        self._stamp = 0.0
         self._resume_at = 0.0
         self.throttled_count = 0
         self.requests = 0
@@ -227,10 +230,12 @@ class Gate:
                     await asyncio.sleep(self._resume_at - now)
                     continue
                 if self.paced and self.rate:
-                    slot = max(now, self._next)
-                    self._next = slot + 1.0 / self.rate
-                    if slot > now:
-                        await asyncio.sleep(slot - now)
+                    self._tokens = min(self.rate, self._tokens + (now - self._stamp) * self.rate)  # 1 s of burst
+                    self._stamp = now
+                    if self._tokens < 1.0:
+                        await asyncio.sleep((1.0 - self._tokens) / self.rate)
+                        continue
+                    self._tokens -= 1.0
                 break
         except BaseException:
             self._slots.release()
@@ -242,12 +247,15 @@ class Gate:
         self._slots.release()
 
     def throttled(self, wait_s: float) -> None:
-        loop = asyncio.get_running_loop()
+        now = asyncio.get_running_loop().time()
         self.throttled_count += 1
+        if now < self._resume_at:
+            return  # another request in flight hit the same exhausted burst: one episode, one reaction
         if self.paced and self.rate:
-            self.rate *= 0.8  # still throttled while pacing: the documented rate is only a minimum estimate
+            self.rate *= 0.8
         self.paced = True
-        self._resume_at = max(self._resume_at, loop.time() + wait_s)
+        self._tokens, self._stamp = 0.0, now  # the origin's bucket is empty now
+        self._resume_at = now + wait_s
 
 
 class GatePolicy(AsyncHTTPPolicy):

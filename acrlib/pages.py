@@ -95,3 +95,72 @@ def parse_times(table: str, df: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     )
     failures = sum(int((df[c].is_not_null() & (df[c] != "") & parsed[c].is_null()).sum()) for c in columns)
     return parsed, failures
+
+
+_DESCRIPTOR = pl.Struct({"mediaType": pl.String, "digest": pl.String, "size": pl.Int64})
+_REFERENCE = pl.Struct({"digest": pl.String, "architecture": pl.String, "os": pl.String})
+_ATTRIBUTES_DOC = pl.Struct({"manifest": pl.Struct({"references": pl.List(_REFERENCE)})})
+_MANIFEST_DOC = pl.Struct({
+    "mediaType": pl.String, "artifactType": pl.String, "config": _DESCRIPTOR, "layers": pl.List(_DESCRIPTOR),
+    "manifests": pl.List(_DESCRIPTOR), "subject": _DESCRIPTOR,
+})
+
+
+def _documents(items: list[tuple], doc_schema: pl.Struct, extra: dict) -> pl.DataFrame:
+    """One frame row per ``(repository, digest, body, *extra values)``, the body parsed as ``doc``."""
+    def line(item) -> bytes:
+        repo, digest, body, *values = item
+        fields = b"".join(b',"' + name.encode() + b'":' + json.dumps(v).encode() for name, v in zip(extra, values,
+                                                                                                      strict=True))
+        return (b'{"repository":' + json.dumps(repo).encode() + b',"digest":' + json.dumps(digest).encode() + fields
+                + b',"doc":' + body.replace(b"\n", b" ").replace(b"\r", b" ") + b"}")
+
+    page_schema = {"repository": pl.String, "digest": pl.String, **extra, "doc": doc_schema}
+    if not items:
+        return pl.DataFrame(schema=page_schema)
+    return pl.read_ndjson(io.BytesIO(b"\n".join(line(i) for i in items)), schema=page_schema)
+
+
+def references(registry: str, items: list[tuple[str, str, bytes]]) -> pl.DataFrame:
+    """References-table rows from single-manifest GET answers ``(repository, index digest, body)``."""
+    df = _documents(items, _ATTRIBUTES_DOC, {})
+    return (df.select("repository", pl.col("digest").alias("index_digest"),
+                      pl.col("doc").struct.field("manifest").struct.field("references").alias("ref"))
+            .explode("ref").filter(pl.col("ref").is_not_null()).unnest("ref")
+            .rename({"digest": "child_digest"})
+            .select(pl.lit(registry).alias("registry"), "repository", "index_digest", "child_digest", "architecture",
+                    "os"))
+
+
+def manifest_documents(items: list[tuple[str, str, bytes, int, str | None]]) -> pl.DataFrame:
+    """Manifest bytes ``(repository, digest, body, length, content type)`` parsed: repository, digest,
+    artifact_type, subject, and the descriptors (for the layers table)."""
+    df = _documents(items, _MANIFEST_DOC, {"length": pl.Int64, "content_type": pl.String})
+    doc = pl.col("doc")
+    return df.select(
+        "repository", "digest", "length",
+        pl.coalesce(doc.struct.field("mediaType"), pl.col("content_type")).alias("media_type"),
+        doc.struct.field("artifactType").alias("artifact_type"),
+        doc.struct.field("subject").struct.field("digest").alias("subject"),
+        doc.struct.field("config").alias("config"), doc.struct.field("layers").alias("layers"),
+        doc.struct.field("manifests").alias("children"), doc.struct.field("subject").alias("subject_descriptor"),
+    )
+
+
+def layers(registry: str, documents: pl.DataFrame) -> pl.DataFrame:
+    """Layers-table rows (manifest, config, layer, child, subject) from :func:`manifest_documents`."""
+    base = [pl.lit(registry).alias("registry"), "repository", pl.col("digest").alias("manifest_digest")]
+
+    def descriptors(column: str, role: str, many: bool) -> pl.DataFrame:
+        df = documents.select(*base, pl.col(column).alias("d"))
+        if many:
+            df = df.explode("d")
+        return (df.filter(pl.col("d").is_not_null()).unnest("d")
+                .select("registry", "repository", "manifest_digest", pl.col("digest").alias("blob_digest"),
+                        pl.col("size").alias("size_bytes"), pl.col("mediaType").alias("media_type"),
+                        pl.lit(role).alias("role")))
+
+    own = documents.select(*base, pl.col("digest").alias("blob_digest"), pl.col("length").alias("size_bytes"),
+                           "media_type", pl.lit("manifest").alias("role"))
+    return pl.concat([own, descriptors("config", "config", False), descriptors("layers", "layer", True),
+                      descriptors("children", "child", True), descriptors("subject_descriptor", "subject", False)])

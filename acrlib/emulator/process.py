@@ -222,7 +222,12 @@ class Emulator:
                                           "status": pl.Int64}, orient="row")
 
     def reset_stats(self) -> None:
+        """Forget the request counters and the request log."""
         self._command("reset")
+
+    def reset_throttle(self) -> None:
+        """Refill every registry's throttle bucket and reset Resource Graph quota windows."""
+        self._command("refill")
 
     def write_connection_file(self, path: str | os.PathLike) -> Path:
         """Write what another process needs to use this emulator (see :func:`attach`). The file holds the

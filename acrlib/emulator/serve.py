@@ -63,6 +63,9 @@ class Control:
         if cmd == "reset":
             self.state.reset()
             return {"ok": True}
+        if cmd == "refill":
+            self.state.refill()
+            return {"ok": True}
         if cmd == "truth":
             return {"dir": str(self.write_truth())}
         if cmd == "advance":

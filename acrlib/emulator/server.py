@@ -118,6 +118,13 @@ class State:
         self.stats.clear()
         self.log.clear()
 
+    def refill(self) -> None:
+        """Full throttle buckets and fresh Resource Graph quota windows (between benchmark runs)."""
+        now = time.monotonic()
+        for bucket in self.buckets.values():
+            bucket.tokens, bucket.stamp = bucket.capacity, now
+        self.rg_windows.clear()
+
 
 # --- registry data plane ----------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ GIB = 1 << 30
 
 SKU_INCLUDED_BYTES = {"Basic": 10 * GIB, "Standard": 100 * GIB, "Premium": 500 * GIB}
 SKU_READ_OPS_PER_MIN = {"Basic": 1_000, "Standard": 3_000, "Premium": 10_000}
+SKU_SIZE = {"Premium": 1.6, "Standard": 1.0, "Basic": 0.4}  # relative repository counts in sku_scaled presets
 
 
 @dataclass(frozen=True)
@@ -36,13 +37,18 @@ class Preset:
     versions: tuple[int, int]  # versions pushed per repository (skewed towards the low end)
     bulk_manifests: int  # the one repository with more than 1000 manifests
     discovery_only: int = 0  # registries that exist only in Resource Graph (paging tests)
+    sku_scaled: bool = False  # big registries on Premium, small ones on Basic, as companies run them
 
 
 PRESETS: dict[str, Preset] = {
     "tiny": Preset(subscriptions=2, registries=3, repos_per_registry=(5, 7), versions=(2, 7), bulk_manifests=1_050),
-    "demo": Preset(subscriptions=3, registries=6, repos_per_registry=(45, 55), versions=(4, 52), bulk_manifests=1_400),
+    "demo": Preset(subscriptions=3, registries=6, repos_per_registry=(45, 55), versions=(4, 52), bulk_manifests=1_400,
+                   sku_scaled=True),
+    "bench": Preset(subscriptions=4, registries=12, repos_per_registry=(30, 40), versions=(4, 36),
+                    bulk_manifests=1_200, sku_scaled=True),
     "large": Preset(
-        subscriptions=4, registries=12, repos_per_registry=(390, 440), versions=(20, 180), bulk_manifests=6_000
+        subscriptions=4, registries=12, repos_per_registry=(390, 440), versions=(20, 180), bulk_manifests=6_000,
+        sku_scaled=True,
     ),
     "fleet": Preset(
         subscriptions=2,
@@ -490,6 +496,8 @@ class TenantGenerator:
     def _fill(self, reg: Registry, index: int) -> None:
         rng, p = self.rng, self.preset
         count = rng.randint(*p.repos_per_registry)
+        if p.sku_scaled:
+            count = max(6, round(count * SKU_SIZE[reg.sku]))
         used: set[str] = set()
         plan: list[tuple[str, str]] = []
         if index == 0:
