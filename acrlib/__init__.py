@@ -11,10 +11,13 @@ from .inventory import Inventory
 from .posture import posture, posture_matrix
 from .purge import purge_commands, purge_plan
 from .schema import TABLES
+from .stored_bytes import duplicates, reclaimable, storage
 from .summary import collection_status, headline, headline_table, summary
+from .trends import History, cost_over_time, growth, history, projection, tag_churn
 
 __all__ = [
-    "TABLES", "Inventory", "SignInRequired", "__version__", "collect", "collect_async",
-    "collection_status", "cost", "headline", "headline_table", "posture", "posture_matrix", "purge_commands",
-    "purge_plan", "sources", "summary",
+    "TABLES", "History", "Inventory", "SignInRequired", "__version__", "collect", "collect_async",
+    "collection_status", "cost", "cost_over_time", "duplicates", "growth", "headline", "headline_table", "history",
+    "posture", "posture_matrix", "projection", "purge_commands", "purge_plan", "reclaimable", "sources", "storage",
+    "summary", "tag_churn",
 ]

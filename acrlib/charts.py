@@ -183,3 +183,54 @@ class Table:
 
 def table(df: pl.DataFrame, max_rows: int = 50, empty: str = "Nothing to show.") -> Table:
     return Table(df, max_rows, empty)
+
+
+def storage_truth(registry_storage: pl.DataFrame) -> go.Figure:
+    """Per registry: bytes only one repository uses, bytes several share, and what the registry bills."""
+    long = registry_storage.select(
+        "registry", (pl.col("exclusive_bytes") / GIB).alias("exclusive to one repository"),
+        (pl.col("shared_bytes") / GIB).alias("shared by repositories"),
+    ).unpivot(index="registry", variable_name="part", value_name="GiB")
+    fig = px.bar(long, x="registry", y="GiB", color="part", hover_data={"GiB": ":,.2f"})
+    billed = registry_storage.select("registry", (pl.col("billed_bytes") / GIB).alias("GiB"))
+    fig.add_trace(go.Scatter(x=billed["registry"].to_list(), y=billed["GiB"].to_list(), mode="markers",
+                             marker={"symbol": "line-ew-open", "size": 40, "line": {"width": 3}},
+                             name="billed (listUsages)", hovertemplate="%{x}<br>billed %{y:,.2f} GiB<extra></extra>"))
+    return _layout(fig, "Storage counted blob by blob (each blob once) vs billed", "registry", "storage (GiB)")
+
+
+def repository_storage(repository_storage: pl.DataFrame, top_n: int = 15) -> go.Figure:
+    top = (repository_storage.sort("unique_bytes", descending=True).head(top_n)
+           .with_columns((pl.col("registry") + "/" + pl.col("repository")).alias("where")))
+    long = top.select("where", (pl.col("exclusive_bytes") / GIB).alias("exclusive"),
+                      (pl.col("shared_bytes") / GIB).alias("shared with other repositories")).unpivot(
+        index="where", variable_name="part", value_name="GiB")
+    fig = px.bar(long.reverse(), x="GiB", y="where", color="part", orientation="h", hover_data={"GiB": ":,.2f"})
+    return _layout(fig, f"Top {top_n} repositories by stored bytes (each blob once)", "storage (GiB)",
+                   "registry/repository", height=max(350, 28 * top.height + 120))
+
+
+def reclaimable(reclaimable_registries: pl.DataFrame, registry_summary: pl.DataFrame) -> go.Figure:
+    """What the purge plan frees per registry, next to the naive sum of the deleted images' sizes."""
+    data = reclaimable_registries.join(registry_summary.select("registry", "stale_bytes"), on="registry")
+    long = data.select("registry", (pl.col("reclaimable_bytes") / GIB).alias("freed (blobs nothing else uses)"),
+                       (pl.col("stale_bytes") / GIB).alias("sum of deleted images' sizes")).unpivot(
+        index="registry", variable_name="measure", value_name="GiB")
+    fig = px.bar(long, x="registry", y="GiB", color="measure", barmode="group", hover_data={"GiB": ":,.2f"})
+    return _layout(fig, "Storage the purge plan frees", "registry", "storage (GiB)")
+
+
+def trend(registry_growth: pl.DataFrame) -> go.Figure:
+    data = registry_growth.select("collected_at", "registry", (pl.col("billed_bytes") / GIB).alias("GiB"),
+                                  "manifests")
+    fig = px.line(data, x="collected_at", y="GiB", color="registry", markers=True,
+                  hover_data={"GiB": ":,.2f", "manifests": ":,"})
+    return _layout(fig, "Billed storage over time", "snapshot time (UTC)", "billed storage (GiB)")
+
+
+def churn(tag_churn: pl.DataFrame) -> go.Figure:
+    long = tag_churn.select("collected_at", "registry", "added", "removed", "moved").unpivot(
+        index=["collected_at", "registry"], variable_name="change", value_name="tags")
+    fig = px.bar(long.group_by("collected_at", "change").agg(pl.col("tags").sum()).sort("collected_at"),
+                 x="collected_at", y="tags", color="change", barmode="group", hover_data={"tags": ":,"})
+    return _layout(fig, "Tag churn between snapshots (all registries)", "snapshot time (UTC)", "tags")

@@ -423,11 +423,12 @@ class Collector:
 async def collect_async(opts: Options) -> Inventory:
     """The coroutine behind :func:`collect` (for callers already in an event loop of their own)."""
     started = time.perf_counter()
-    collected_at = dt.datetime.now(dt.UTC)
+    local_start = dt.datetime.now(dt.UTC)
     credential = AsyncCredential(opts.credential)
     async with Session(opts.connection_verify, limit=256) as session:
         arm = Arm(session, credential, opts.cloud, opts.arm_endpoint)
         found = await discover(arm, opts.subscriptions)
+        collected_at = collection_time(arm.server_time, local_start)
         selected = [row for row in found if opts.wants(row["registry"] or "")]
         if (opts.registry_names is not None or opts.registry_pattern is not None) and not selected:
             available = sorted(r["registry"] for r in found)
@@ -446,6 +447,15 @@ async def collect_async(opts: Options) -> Inventory:
         "requests": {"arm": arm.requests, "registries": sum(r.requests for r in results)},
     }
     return assemble(results, collected_at, metadata)
+
+
+def collection_time(server: dt.datetime | None, local: dt.datetime) -> dt.datetime:
+    """When the collection started, by Azure's clock (the Date header of Resource Graph's first answer, to
+    the second) with the local clock's sub-second part (snapshot names stay unique); the local clock alone
+    when the server sent no usable Date."""
+    if server is None or server.tzinfo is None:
+        return local
+    return server.astimezone(dt.UTC).replace(microsecond=local.microsecond)
 
 
 def assemble(results: list[RegistryResult], collected_at: dt.datetime, metadata: dict) -> Inventory:

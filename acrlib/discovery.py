@@ -5,9 +5,12 @@ headers, 429 ``RateLimiting`` retried), subscription names by a separate query, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import json
 import time
 from collections.abc import Sequence
+from email.utils import parsedate_to_datetime
 
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
 from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy
@@ -87,6 +90,7 @@ class Arm:
             GatePolicy(),
         ])
         self.requests = 0
+        self.server_time: dt.datetime | None = None  # from the first answer's Date header
 
     async def _send(self, request: HttpRequest):
         self.requests += 1
@@ -96,6 +100,9 @@ class Arm:
             raise SignInRequired(str(e).splitlines()[0][:300]) from e
         except (ServiceRequestError, ServiceResponseError) as e:
             raise ArmError(None, "CONNECTION_ERROR", f"cannot reach {self.endpoint}: {type(e).__name__}") from e
+        if self.server_time is None:
+            with contextlib.suppress(TypeError, ValueError, IndexError):
+                self.server_time = parsedate_to_datetime(response.http_response.headers.get("Date", ""))
         return response.http_response
 
     async def query(self, query: str, subscriptions: Sequence[str] | None = None) -> list[dict]:

@@ -113,3 +113,14 @@ def test_subscription_scoping(tiny, tiny_truth):
     expected = tiny_truth["registries"].filter(pl.col("subscription_id") == sub)["registry"].to_list()
     assert sorted(inventory.registries["registry"]) == sorted(expected)
     assert_matches_truth(inventory, tiny_truth, registries=expected)
+
+
+def test_demo_under_throttling_with_smaller_pages_equals_the_truth():
+    # Basic registries exhaust their 5 s burst here: the pacing path, on a tenant with >1000-manifest pages.
+    with Emulator("demo", seed=5, throttle=True) as emu:
+        inventory = acrlib.collect(**emu.connection(), progress=False, page_size=300)
+        throttled = emu.stats().filter(pl.col("status") == 429)["count"].sum()
+        truth = emu.truth()
+    assert throttled > 0
+    assert_matches_truth(inventory, truth)
+    assert inventory.errors.height == 0

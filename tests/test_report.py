@@ -24,7 +24,8 @@ SCREENSHOTS = ROOT / "reports" / "screenshots"
 @pytest.fixture(scope="module")
 def tiny_report(tmp_path_factory):
     out = tmp_path_factory.mktemp("report-tiny")
-    return report.run_report(source="emulator:tiny", out=out, parameters={"stale_days": 60, "top_n": 5})
+    return report.run_report(source="emulator:tiny", out=out,
+                             parameters={"stale_days": 60, "top_n": 5, "history_weeks": 2})
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +52,13 @@ def test_notebooks_are_stored_without_outputs():
 def test_the_report_runs_and_exports_html_without_code(tiny_report):
     html = tiny_report.read_text()
     executed = tiny_report.with_suffix(".ipynb")
-    assert executed.exists() and figure_outputs(executed) >= 9
+    assert executed.exists() and figure_outputs(executed) >= 14
+    assert "Billed storage over time" in html and "Storage the purge plan frees" in html
     assert "charts.setup()" not in html and "acrlib.sources.load" not in html, "no code cells"
-    for heading in ("Headline numbers", "Storage per registry", "Age of tags", "Stale tags and untagged manifests",
-                    "Top repositories to clean", "Architectures and operating systems", "Artifact kinds",
-                    "Security posture", "Cost", "Collection errors"):
+    for heading in ("Headline numbers", "Storage per registry", "Storage truth", "Age of tags",
+                    "Stale tags and untagged manifests", "Reclaimable storage", "Top repositories to clean", "Trends",
+                    "Fleet duplicates", "Architectures and operating systems", "Artifact kinds", "Security posture",
+                    "Cost", "Collection errors"):
         assert heading in html, heading
     assert "No collection errors" in html
     assert not re.search(r'<script src="https?://', html), "nothing loaded from the network"
@@ -143,7 +146,7 @@ def test_the_exported_html_renders_every_figure_offline_in_chromium(demo_report)
             page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
             page.wait_for_timeout(500)
             plots = page.locator(".js-plotly-plot")
-            assert plots.count() == expected >= 9
+            assert plots.count() == expected >= 14
             marks = ".barlayer .point, .treemaplayer .slice, .heatmaplayer image, .scatterlayer .trace"
             for i in range(plots.count()):
                 assert plots.nth(i).locator(marks).count() > 0, f"figure {i} has no data marks"

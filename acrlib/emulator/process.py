@@ -176,7 +176,7 @@ class Emulator:
 
     @property
     def now(self) -> dt.datetime:
-        """The tenant's present."""
+        """The tenant's present (start of the emulator's clock; :meth:`advance` moves it)."""
         return dt.datetime.fromtimestamp(self._require("now") / TICKS, dt.UTC)
 
     def endpoint(self, registry: str) -> str:
@@ -228,6 +228,26 @@ class Emulator:
     def reset_throttle(self) -> None:
         """Refill every registry's throttle bucket and reset Resource Graph quota windows."""
         self._command("refill")
+
+    def advance(self, days: float = 7, seed: int = 0) -> dict:
+        """Move the tenant ``days`` forward in simulated time: pushes (``latest`` and ``stable`` move), tag and
+        manifest clean-ups, new repositories. The emulator's clock (its ``Date`` header) moves with it.
+        Returns what happened (counts)."""
+        answer = self._command("advance", days=days, seed=seed)
+        self._info["now"] = answer["now"]
+        self._truth = None
+        return answer["summary"]
+
+    def apply_deletions(self, plan: pl.DataFrame) -> dict:
+        """Test-only hook: delete what a purge plan lists (``delete_tag`` and ``delete_manifest`` rows), as
+        ``acr purge`` would; ACR itself then deletes the referrers of deleted manifests. acrlib never
+        deletes anything: this exists to check its predictions."""
+        tags = plan.filter(pl.col("action") == "delete_tag").select("registry", "repository", "tag").rows()
+        manifests = plan.filter(pl.col("action") == "delete_manifest").select("registry", "repository",
+                                                                              "digest").rows()
+        answer = self._command("delete", manifests=manifests, tags=tags)
+        self._truth = None
+        return answer["summary"]
 
     def write_connection_file(self, path: str | os.PathLike) -> Path:
         """Write what another process needs to use this emulator (see :func:`attach`). The file holds the

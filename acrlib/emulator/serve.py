@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from . import evolve
 from .faults import Faults
 from .server import ArmHandler, RegistryHandler, State
 from .tenant import generate
@@ -69,15 +70,11 @@ class Control:
         if cmd == "truth":
             return {"dir": str(self.write_truth())}
         if cmd == "advance":
-            from .evolve import advance
-
-            summary = advance(self.state.tenant, days=command["days"], seed=command.get("seed", 0))
+            summary = evolve.advance(self.state.tenant, days=command["days"], seed=command.get("seed", 0))
             self.changed()
             return {"ok": True, "summary": summary, "now": self.state.tenant.now}
         if cmd == "delete":
-            from .evolve import delete
-
-            summary = delete(self.state.tenant, command["manifests"], command["tags"])
+            summary = evolve.delete(self.state.tenant, command["manifests"], command["tags"])
             self.changed()
             return {"ok": True, "summary": summary}
         raise ValueError(f"unknown command {cmd!r}")

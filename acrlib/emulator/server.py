@@ -19,13 +19,24 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import formatdate
 from urllib.parse import parse_qs, quote, unquote
 
 from aiohttp import web
 
 from . import kql, tokens
 from .faults import Faults
-from .tenant import SKU_INCLUDED_BYTES, SKU_READ_OPS_PER_MIN, Manifest, Registry, Repository, Tag, Tenant, format_time
+from .tenant import (
+    SKU_INCLUDED_BYTES,
+    SKU_READ_OPS_PER_MIN,
+    TICKS,
+    Manifest,
+    Registry,
+    Repository,
+    Tag,
+    Tenant,
+    format_time,
+)
 
 JSON_TYPE = "application/json; charset=utf-8"
 RG_API_VERSIONS = {"2019-04-01", "2020-04-01-preview", "2021-03-01", "2021-06-01-preview", "2022-10-01",
@@ -54,8 +65,8 @@ class Reply(Exception):
         self.headers = headers or {}
         self.content_type = content_type
 
-    def response(self) -> web.Response:
-        headers = dict(self.headers)
+    def response(self, date: str) -> web.Response:
+        headers = {"Date": date, **self.headers}
         if self.body:
             headers["Content-Type"] = self.content_type
         return web.Response(status=self.status, body=self.body or None, headers=headers)
@@ -101,6 +112,7 @@ class State:
         self.token_cache: dict[str, dict | None] = {}
         self.rg_quota = rg_quota
         self.rg_window_s = rg_window_s
+        self.started = time.monotonic()
         self.rg_windows: dict[str, list[float]] = {}
         burst_s = 5.0 if throttle is True else float(throttle or 0)
         self.buckets: dict[str, Bucket] = {}
@@ -109,6 +121,13 @@ class State:
             for reg in tenant.registries:
                 rate = SKU_READ_OPS_PER_MIN[reg.sku] / 60.0
                 self.buckets[reg.name] = Bucket(rate=rate, capacity=rate * burst_s, tokens=rate * burst_s, stamp=now)
+
+    def now_ticks(self) -> int:
+        """The emulator's clock: the tenant's present plus the time since it started serving."""
+        return self.tenant.now + int((time.monotonic() - self.started) * TICKS)
+
+    def http_date(self) -> str:
+        return formatdate(self.now_ticks() / TICKS, usegmt=True)
 
     def record(self, registry: str, endpoint: str, method: str, path: str, status: int) -> None:
         self.stats[(registry, endpoint, method, status)] += 1
@@ -245,10 +264,12 @@ class RegistryHandler:
         try:
             response = await self.dispatch(request, endpoint, params, query_string)
             status = response.status
+            if not response.prepared:
+                response.headers["Date"] = self.state.http_date()
             return response
         except Reply as r:
             status = r.status
-            return r.response()
+            return r.response(self.state.http_date())
         except Reset:
             return _reset(request)
         finally:
@@ -515,7 +536,7 @@ class RegistryHandler:
         if blob is None:
             raise Reply(404, _errors("BLOB_UNKNOWN", "blob unknown to registry", {"digest": digest}))
         headers = {"Docker-Content-Digest": blob.digest, "Content-Type": "application/octet-stream",
-                   "Accept-Ranges": "bytes", "ETag": f'"{blob.digest}"'}
+                   "Accept-Ranges": "bytes", "ETag": f'"{blob.digest}"', "Date": self.state.http_date()}
         start, end, status = 0, blob.size - 1, 200
         ranged = re.match(r"^bytes=(\d+)-(\d*)$", request.headers.get("Range", ""))
         if ranged:
@@ -659,10 +680,11 @@ class ArmHandler:
         try:
             response = await self.dispatch(request, endpoint)
             status = response.status
+            response.headers["Date"] = self.state.http_date()
             return response
         except Reply as r:
             status = r.status
-            return r.response()
+            return r.response(self.state.http_date())
         except Reset:
             return _reset(request)
         finally:

@@ -12,6 +12,7 @@ them truncated to microseconds, as every client parses them.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import random
 import time
@@ -137,6 +138,21 @@ class Tag:
     listing: bytes | None = None
 
 
+@dataclass
+class PushPlan:
+    """What a repository's next push looks like (so the tenant can keep evolving)."""
+
+    style: str
+    base: str
+    oci: bool
+    label: str
+    first: int  # when `latest` was first pushed
+    signed_tags: bool
+    pushes: int = 0
+    release: int = 0
+    signed_once: bool = False
+
+
 @dataclass(eq=False)
 class Repository:
     name: str
@@ -148,6 +164,7 @@ class Repository:
     write_enabled: bool = True
     read_enabled: bool = True
     list_enabled: bool = True
+    plan: PushPlan | None = None
     _order: dict = field(default_factory=dict, repr=False)
 
     def add(self, manifest: Manifest) -> Manifest:
@@ -245,6 +262,7 @@ class Tenant:
     subscriptions: list[tuple[str, str]]  # (subscription id, display name)
     registries: list[Registry]
     other_resources: list[dict]
+    generator: TenantGenerator | None = field(default=None, repr=False)
 
     def registry(self, name: str) -> Registry:
         for reg in self.registries:
@@ -528,45 +546,59 @@ class TenantGenerator:
             self._repository(reg, name, style)
 
     # Each style pushes a sequence of versions between the repository's creation and now.
-    def _repository(self, reg: Registry, name: str, style: str) -> None:
+    def _repository(self, reg: Registry, name: str, style: str, created: int | None = None) -> Repository:
         rng, now = self.rng, self.now
-        created = rng.randint(reg.created + DAY, now - 2 * DAY)
+        if created is None:
+            created = rng.randint(reg.created + DAY, now - 2 * DAY)
         repo = Repository(name=name, created=created, updated=created)
         reg.repositories[name] = repo
         if style == "empty":
-            return
+            return repo
         if style == "bulk":
             versions = self.preset.bulk_manifests
         elif style == "mirror":
             versions = len(MIRRORS[name])
         else:
             versions = max(_skewed(rng, *self.preset.versions), 6 if style in ("signed", "multiarch") else 2)
-        times = sorted(rng.randint(created, now - 600 * TICKS) for _ in range(versions))
+        times = sorted(rng.randint(created, max(created, now - 600 * TICKS)) for _ in range(versions))
         times[0] = created
         # A few pushes land on a whole second: ACR then prints no fraction digits at all.
         times = [t - t % TICKS if rng.random() < 0.03 else t for t in times]
-        oci = len(reg.repositories) % 2 == 0  # alternate Docker v2 and OCI media types
-        base = rng.choice(list(BASES))
-        label = f"{reg.name}/{name}"
-        signed_tags = reg.trust_status == "enabled" and rng.random() < 0.5
-        release = 0
-        signed_once = False
-        for i, t in enumerate(times):
-            if style == "mirror":
-                top = self._mirror(repo, name, MIRRORS[name][i], t)
-                repo.tag(MIRRORS[name][i], top.digest, t, t)
-                continue
-            if style == "helm":
-                version = f"0.{i // 5}.{i % 5}"
-                chart = self.build.helm_chart(chart=name.split("/")[-1], version=version, created=t,
-                                              label=f"{label}/{i}")
-                repo.add(chart)
-                repo.tag(version, chart.digest, t, t)
-                continue
-            if style in ("multiarch",):
+        repo.plan = PushPlan(style=style, base=rng.choice(list(BASES)),
+                             oci=len(reg.repositories) % 2 == 0,  # alternate Docker v2 and OCI media types
+                             label=f"{reg.name}/{name}", first=times[0],
+                             signed_tags=reg.trust_status == "enabled" and rng.random() < 0.5)
+        for t in times:
+            self.push(reg, repo, t)
+        if "latest" in repo.tags and style not in ("bulk",) and len(times) > 3 and rng.random() < 0.3:
+            stable = repo.manifests[repo.tags["latest"].digest]
+            repo.tag("stable", stable.digest, times[1], stable.created + 30 * TICKS)
+        repo.updated = max([*(m.updated for m in repo.manifests.values()), *(t.updated for t in repo.tags.values())])
+        if rng.random() < 0.05 or name == "identity/auth":
+            # Real registries have repositories whose createdTime is later than lastUpdateTime.
+            repo.created, repo.updated = repo.updated, repo.created
+        if rng.random() < 0.02:
+            repo.write_enabled = False
+        return repo
+
+    def push(self, reg: Registry, repo: Repository, t: int) -> Manifest | None:
+        """Push the repository's next version at time ``t``: its manifests, tags and signatures."""
+        rng, plan = self.rng, repo.plan
+        i, style, label, base, oci = plan.pushes, plan.style, plan.label, plan.base, plan.oci
+        before = len(repo.manifests)
+        if style == "mirror":
+            if i >= len(MIRRORS[repo.name]):
+                return None
+            top = self._mirror(repo, repo.name, MIRRORS[repo.name][i], t)
+            repo.tag(MIRRORS[repo.name][i], top.digest, t, t)
+        elif style == "helm":
+            version = f"0.{i // 5}.{i % 5}"
+            top = repo.add(self.build.helm_chart(chart=repo.name.split("/")[-1], version=version, created=t,
+                                                 label=f"{label}/{i}"))
+            repo.tag(version, top.digest, t, t)
+        else:
+            if style == "multiarch":
                 top = self._multiarch(repo, label, base, oci, i, t)
-            elif style == "bulk":
-                top = repo.add(self._single(label, base, oci, i, t, "amd64", "linux"))
             elif style == "windows":
                 top = repo.add(self._single(label, "windows-ltsc2022", False, i, t, "amd64", "windows"))
             else:
@@ -577,32 +609,25 @@ class TenantGenerator:
                 if roll < 0.04:
                     repo.tag(f"build-{i}", top.digest, t, t)
             elif roll < 0.55:
-                release += 1
-                tag = repo.tag(f"{1 + release // 20}.{release // 5 % 4}.{release % 5}", top.digest, t, t,
-                               signed=signed_tags)
+                plan.release += 1
+                r = plan.release
+                tag = repo.tag(f"{1 + r // 20}.{r // 5 % 4}.{r % 5}", top.digest, t, t, signed=plan.signed_tags)
                 if rng.random() < 0.04:
                     tag.write_enabled = False
                     tag.delete_enabled = rng.random() < 0.5
             elif roll < 0.7:
                 repo.tag(f"main-{top.digest[7:14]}", top.digest, t + 5 * TICKS, t + 5 * TICKS)
-            repo.tag("latest", top.digest, times[0], t)  # moving `latest` updates the manifest it left
+            repo.tag("latest", top.digest, plan.first, t)  # moving `latest` updates the manifest it left
             if style == "signed" and repo.manifests[top.digest].tags != ["latest"]:
-                self._sign(repo, top, t, every_kind=not signed_once)
-                signed_once = True
+                self._sign(repo, top, t, every_kind=not plan.signed_once)
+                plan.signed_once = True
             if rng.random() < 0.02:
                 top.delete_enabled = False
                 top.write_enabled = rng.random() < 0.5
-        if "latest" in repo.tags and style not in ("bulk",) and len(times) > 3 and rng.random() < 0.3:
-            stable = repo.manifests[repo.tags["latest"].digest]
-            repo.tag("stable", stable.digest, times[1], stable.created + 30 * TICKS)
-        self._quarantine(reg, repo)
-        repo.updated = max(m.updated for m in repo.manifests.values())
-        repo.updated = max([repo.updated, *(t.updated for t in repo.tags.values())])
-        if rng.random() < 0.05 or name == "identity/auth":
-            # Real registries have repositories whose createdTime is later than lastUpdateTime.
-            repo.created, repo.updated = repo.updated, repo.created
-        if rng.random() < 0.02:
-            repo.write_enabled = False
+        plan.pushes += 1
+        for m in itertools.islice(reversed(repo.manifests.values()), len(repo.manifests) - before):
+            self._quarantine(reg, m)  # what this push added
+        return top
 
     def _single(self, label, base, oci, i, t, arch, os_name) -> Manifest:
         layers = self._image_layers(label, base, oci, i, arch)
@@ -659,18 +684,18 @@ class TenantGenerator:
         if every_kind or rng.random() < 0.4:
             repo.add(self.build.referrer(subject=image, artifact_type=mt.SPDX_SBOM, created=t + 70 * TICKS))
 
-    def _quarantine(self, reg: Registry, repo: Repository) -> None:
+    def _quarantine(self, reg: Registry, m: Manifest) -> None:
         if reg.quarantine_status != "enabled":
             return
-        for m in repo.manifests.values():
-            roll = self.rng.random()
-            if roll < 0.3:
-                m.quarantine_state = "Passed"
-                m.quarantine_details = json.dumps({"state": "Scan Passed", "scanner": "Qualys",
-                                                   "link": "https://aka.ms/acr/quarantine"})
-            elif roll < 0.32:
-                m.quarantine_state = "Quarantined"
-                m.quarantine_details = json.dumps({"state": "Scan Failed", "scanner": "Qualys"})
+        roll = self.rng.random()
+        if roll < 0.3:
+            m.quarantine_state = "Passed"
+            m.quarantine_details = json.dumps({"state": "Scan Passed", "scanner": "Qualys",
+                                               "link": "https://aka.ms/acr/quarantine"})
+        elif roll < 0.32:
+            m.quarantine_state = "Quarantined"
+            m.quarantine_details = json.dumps({"state": "Scan Failed", "scanner": "Qualys"})
+        m.listing = None
 
     @staticmethod
     def _other_resources(tenant_id, subscriptions, rng) -> list[dict]:
@@ -696,5 +721,8 @@ class TenantGenerator:
 
 
 def generate(scale: str = "tiny", seed: int = 7, now: int | None = None) -> Tenant:
-    """Generate the synthetic tenant for a preset."""
-    return TenantGenerator(scale, seed, now).generate()
+    """Generate the synthetic tenant for a preset (``tenant.generator`` can keep it evolving)."""
+    generator = TenantGenerator(scale, seed, now)
+    tenant = generator.generate()
+    tenant.generator = generator
+    return tenant
