@@ -335,21 +335,12 @@ class Collector:
                 ok.append((repo, digest, *(answer if isinstance(answer, tuple) else (answer,))))
         return ok
 
-    def _parse_each(self, result, stage: str, items: list[tuple], parse):
-        """Parse a batch of documents at once; if one is not valid JSON, parse them one by one and report
-        the bad ones instead of losing the batch."""
-        try:
-            return parse(items)
-        except pl.exceptions.ComputeError:
-            good = []
-            for item in items:
-                try:
-                    parse([item])
-                    good.append(item)
-                except pl.exceptions.ComputeError:
-                    self.error(result, stage, item[0], AcrRequestError(
-                        200, "INVALID_MANIFEST", f"{item[1]}: the answer is not a JSON manifest"))
-            return parse(good)
+    def _parse_each(self, result, stage: str, items: list[tuple], parse) -> pl.DataFrame:
+        frame, bad = pages.parse_batch(items, parse)
+        for repo, digest, *_ in bad:
+            self.error(result, stage, repo, AcrRequestError(200, "INVALID_MANIFEST",
+                                                            f"{digest}: the answer is not a JSON manifest"))
+        return frame
 
     async def references(self, client: RegistryClient, result: RegistryResult) -> pl.DataFrame:
         """Children of every index, from the single-manifest GET (the listing does not carry them). Answers

@@ -164,3 +164,19 @@ def layers(registry: str, documents: pl.DataFrame) -> pl.DataFrame:
                            "media_type", pl.lit("manifest").alias("role"))
     return pl.concat([own, descriptors("config", "config", False), descriptors("layers", "layer", True),
                       descriptors("children", "child", True), descriptors("subject_descriptor", "subject", False)])
+
+
+def parse_batch(items: list[tuple], parse) -> tuple[pl.DataFrame, list[tuple]]:
+    """``parse(items)`` in one go; when a document is not JSON, parse them one by one so that only the bad
+    ones are left out. Returns the frame and the items that could not be parsed."""
+    try:
+        return parse(items), []
+    except pl.exceptions.ComputeError:
+        good, bad = [], []
+        for item in items:
+            try:
+                parse([item])
+                good.append(item)
+            except pl.exceptions.ComputeError:
+                bad.append(item)
+        return parse(good), bad

@@ -10,7 +10,7 @@ import pytest
 
 from acrlib import media_types as mt
 from acrlib import schema
-from acrlib.emulator.server import manifest_attributes
+from acrlib.emulator.registry_api import manifest_attributes
 from acrlib.emulator.tenant import format_time, generate
 from acrlib.emulator.truth import truth_tables
 

@@ -17,8 +17,10 @@ from pathlib import Path
 from aiohttp import web
 
 from . import evolve
+from .arm_api import ArmHandler
 from .faults import Faults
-from .server import ArmHandler, RegistryHandler, State
+from .registry_api import RegistryHandler
+from .serving import State
 from .tenant import generate
 from .tls import make_certificates, server_context
 
