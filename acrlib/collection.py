@@ -164,7 +164,7 @@ class PageBuffer:
     """Listing pages of one registry, parsed into frames in chunks as they arrive (raw JSON is several times
     the size of the frame it becomes)."""
 
-    CHUNK_BYTES = 8 << 20
+    CHUNK_BYTES = 2 << 20
 
     def __init__(self, registry: str, parse):
         self.registry = registry
