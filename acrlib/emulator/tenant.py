@@ -45,7 +45,7 @@ PRESETS: dict[str, Preset] = {
     "tiny": Preset(subscriptions=2, registries=3, repos_per_registry=(5, 7), versions=(2, 7), bulk_manifests=1_050),
     "demo": Preset(subscriptions=3, registries=6, repos_per_registry=(45, 55), versions=(4, 52), bulk_manifests=1_400,
                    sku_scaled=True),
-    "bench": Preset(subscriptions=4, registries=12, repos_per_registry=(30, 40), versions=(4, 36),
+    "bench": Preset(subscriptions=4, registries=16, repos_per_registry=(40, 50), versions=(4, 36),
                     bulk_manifests=1_200, sku_scaled=True),
     "large": Preset(
         subscriptions=4, registries=12, repos_per_registry=(390, 440), versions=(20, 180), bulk_manifests=6_000,
