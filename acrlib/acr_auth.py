@@ -21,18 +21,14 @@ from azure.core.pipeline.policies import AsyncHTTPPolicy
 from azure.core.rest import HttpRequest
 
 from .clouds import ACR_SCOPE
+from .errors import RequestFailed
 
 EXPIRY_MARGIN_S = 300  # renew this long before a token's exp
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
-class TokenError(Exception):
-    """The token service refused; carries the HTTP status and ACR error code for the error table."""
-
-    def __init__(self, status: int | None, code: str, message: str):
-        super().__init__(message)
-        self.status = status
-        self.code = code
+class TokenError(RequestFailed):
+    """The registry's token service refused."""
 
 
 def jwt_claims(token: str) -> dict:

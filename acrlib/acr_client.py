@@ -11,7 +11,8 @@ from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from azure.core.rest import HttpRequest
 
 from . import media_types as mt
-from .acr_auth import AcrAuthPolicy, EntraToken, RegistryTokens, TokenError, response_error
+from .acr_auth import AcrAuthPolicy, EntraToken, RegistryTokens, response_error
+from .errors import RequestFailed
 from .http import Gate, GatePolicy, RetryPolicy, Session
 
 MAX_PAGE = 1000
@@ -20,12 +21,8 @@ MANIFEST_ACCEPT = ", ".join([mt.OCI_MANIFEST, mt.OCI_INDEX, mt.DOCKER_MANIFEST, 
 TOKEN_BATCH = 10  # repositories per access-token request (what Microsoft's acr-cli uses)
 
 
-class AcrRequestError(Exception):
-    def __init__(self, status: int | None, code: str, message: str):
-        super().__init__(f"{code} ({status}): {message}" if status else f"{code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
+class AcrRequestError(RequestFailed):
+    """A registry's data plane refused or could not be reached."""
 
 
 def next_link(header: str | None) -> str | None:
@@ -63,8 +60,6 @@ class RegistryClient:
         try:
             response = await self.pipeline.run(HttpRequest("GET", url, headers=headers), gate=self.gate,
                                                acr_scope=scope_item)
-        except TokenError as e:
-            raise AcrRequestError(e.status, e.code or "UNAUTHORIZED", str(e) or "the token service refused") from e
         except (ServiceRequestError, ServiceResponseError) as e:
             raise AcrRequestError(None, "CONNECTION_ERROR", f"cannot reach {self.base}: {type(e).__name__}") from e
         http = response.http_response

@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from acrlib.errors import SignInRequired
+    from acrlib.errors import RequestFailed, SignInRequired
     from acrlib.report import ReportError
 
     try:
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, SignInRequired) as e:  # bad input or no sign-in: one clear line, no traceback
         print(f"acrlib {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except ReportError as e:
+    except (ReportError, RequestFailed) as e:  # the report or Azure failed: one line too
         print(f"acrlib {args.command}: {e}", file=sys.stderr)
         return 1
 

@@ -26,7 +26,7 @@ from .acr_client import AcrRequestError, RegistryClient
 from .clouds import Cloud
 from .clouds import cloud as resolve_cloud
 from .discovery import Arm, ArmError, discover
-from .errors import SignInRequired
+from .errors import RequestFailed, SignInRequired
 from .http import AsyncCredential, Gate, Session, bounded
 from .inventory import Inventory
 from .progress import Progress
@@ -218,7 +218,7 @@ class Collector:
         self.progress = progress
 
     def error(self, result: RegistryResult, stage: str, repository: str | None, exc: BaseException) -> None:
-        if isinstance(exc, (AcrRequestError, ArmError)):
+        if isinstance(exc, RequestFailed):
             status, code, message = exc.status, exc.code, exc.message
         elif isinstance(exc, SignInRequired):
             status, code, message = None, "SIGN_IN_REQUIRED", str(exc)

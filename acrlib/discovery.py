@@ -18,7 +18,7 @@ from azure.core.rest import HttpRequest
 
 from .acr_auth import response_error
 from .clouds import Cloud
-from .errors import SignInRequired
+from .errors import RequestFailed, SignInRequired
 from .http import Gate, GatePolicy, RetryPolicy, Session
 
 RESOURCE_GRAPH_API = "2021-03-01"
@@ -37,12 +37,8 @@ SUBSCRIPTIONS_QUERY = (
 )
 
 
-class ArmError(RuntimeError):
-    def __init__(self, status: int | None, code: str, message: str):
-        super().__init__(f"{code or 'error'} ({status}): {message}" if status else f"{code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
+class ArmError(RequestFailed):
+    """ARM or Resource Graph refused or could not be reached."""
 
 
 def _quota_reset_seconds(headers) -> float | None:

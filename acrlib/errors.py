@@ -15,3 +15,14 @@ class SignInRequired(RuntimeError):
         if detail:
             message += f" ({detail})"
         super().__init__(message)
+
+
+class RequestFailed(Exception):
+    """A request to Azure failed: the HTTP status (None when nothing answered), the service's error code and
+    its message. The collector turns each one into a row of the errors table."""
+
+    def __init__(self, status: int | None, code: str, message: str):
+        super().__init__(f"{code} ({status}): {message}" if status else f"{code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message

@@ -127,3 +127,31 @@ def test_no_secret_reaches_tables_errors_snapshots_or_reprs(tmp_path):
     for text in [*texts, blobs.decode("latin-1")]:
         assert "eyJ" not in text, "a JWT leaked"
         assert secret not in text
+
+
+def test_an_unreachable_resource_graph_is_one_clear_error(tiny):
+    import socket
+
+    from acrlib.errors import RequestFailed
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    with pytest.raises(RequestFailed, match=rf"CONNECTION_ERROR: cannot reach https://127.0.0.1:{closed}"):
+        acrlib.collect(credential=tiny.credential(), arm_endpoint=f"https://127.0.0.1:{closed}",
+                       connection_verify=tiny.ca_path, progress=False)
+
+
+def test_a_resource_graph_refusal_names_the_code(tiny):
+    from acrlib.discovery import ArmError
+
+    # ARM refuses a token it cannot verify; the error carries ARM's own code and message
+    class Unverifiable:
+        def get_token(self, *scopes, **kwargs):
+            from azure.core.credentials import AccessToken
+
+            return AccessToken("not-a-jwt", 4102444800)
+
+    with pytest.raises(ArmError, match="InvalidAuthenticationToken"):
+        acrlib.collect(credential=Unverifiable(), arm_endpoint=tiny.arm_endpoint, connection_verify=tiny.ca_path,
+                       progress=False)
