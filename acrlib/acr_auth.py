@@ -185,9 +185,7 @@ class RegistryTokens:
                 if token:
                     return token
                 break
-        kind, _, rest = item.partition(":")
-        name, _, action = rest.rpartition(":")
-        token = await self.fetch([f"{kind}:{name}:{action}"])
+        token = await self.fetch([item])  # an item is a scope with one action
         return self.cached(item) or token
 
     def forget(self, token: str) -> None:
@@ -214,7 +212,7 @@ class AcrAuthPolicy(AsyncHTTPPolicy):
         if response.http_response.status_code != 401:
             return response
         challenge = parse_challenge(response.http_response.headers.get("WWW-Authenticate", ""))
-        scope = challenge.get("scope") or ":".join(item.split(":"))
+        scope = challenge.get("scope") or item
         self.tokens.forget(token)
         token = await self.tokens.fetch([scope])
         request.http_request.headers["Authorization"] = f"Bearer {token}"

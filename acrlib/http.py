@@ -105,9 +105,9 @@ class LeanTransport(AsyncHttpTransport):
         for prefix, value in (kwargs.get("proxies") or {}).items():
             if request.url.startswith(prefix):
                 proxy = value
-        data = request.content if request.content is not None else None
         try:
-            async with self.session.request(request.method, request.url, headers=request.headers, data=data,
+            async with self.session.request(request.method, request.url, headers=request.headers,
+                                            data=request.content,
                                             allow_redirects=False, proxy=proxy, timeout=self._timeout) as r:
                 body = await r.read()
                 return LeanResponse(request, r.status, r.reason, r.headers, body)
@@ -217,8 +217,6 @@ class Gate:
         self._tokens = 0.0
         self._stamp = 0.0
         self._resume_at = 0.0
-        self.throttled_count = 0
-        self.requests = 0
 
     async def __aenter__(self):
         await self._slots.acquire()
@@ -240,7 +238,6 @@ class Gate:
         except BaseException:
             self._slots.release()
             raise
-        self.requests += 1
         return self
 
     async def __aexit__(self, *exc):
@@ -248,7 +245,6 @@ class Gate:
 
     def throttled(self, wait_s: float) -> None:
         now = asyncio.get_running_loop().time()
-        self.throttled_count += 1
         if now < self._resume_at:
             return  # another request in flight hit the same exhausted burst: one episode, one reaction
         if self.paced and self.rate:
@@ -291,7 +287,6 @@ class RetryPolicy(AsyncHTTPPolicy):
     """Retries 429 (``Retry-After`` when given, else backoff), 5xx and connection failures.
 
     ``throttle_wait`` may compute the wait for a 429 from other headers (Resource Graph's quota headers).
-    Attempts are counted in ``request.context['attempts']`` so callers can report them.
     """
 
     def __init__(self, max_attempts: int = 8, connect_attempts: int = 3,
@@ -306,7 +301,6 @@ class RetryPolicy(AsyncHTTPPolicy):
         connect_failures = 0
         while True:
             attempt += 1
-            request.context["attempts"] = attempt
             try:
                 response = await self.next.send(request)
             except (ServiceRequestError, ServiceResponseError):
