@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from . import __version__, pages, schema
+from . import __version__, pages, schema, skus
 from . import media_types as mt
 from .acr_auth import EntraToken
 from .acr_client import AcrRequestError, RegistryClient
@@ -33,9 +33,8 @@ from .progress import Progress
 
 SUBSCRIPTION_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 REGISTRY_NAME = re.compile(r"^[a-zA-Z0-9]{5,50}$")
-# Requests in flight per registry, and the documented ReadOps per minute acrlib paces at once throttled.
+# Requests in flight per registry (once throttled, acrlib paces at the SKU's documented ReadOps).
 SKU_CONCURRENCY = {"Basic": 8, "Standard": 16, "Premium": 32}
-SKU_READ_OPS_PER_MIN = {"Basic": 1_000, "Standard": 3_000, "Premium": 10_000}
 NON_IMAGE_CONFIGS = set(mt.IMAGE_CONFIG_TYPES) | {mt.HELM_CONFIG}
 
 
@@ -59,6 +58,10 @@ class Options:
         if self.registry_pattern is not None:
             return self.registry_pattern.search(name) is not None
         return True
+
+    @property
+    def filtered(self) -> bool:
+        return self.registry_names is not None or self.registry_pattern is not None
 
     def describe_filter(self) -> str:
         if self.registry_names is not None:
@@ -255,7 +258,7 @@ class Collector:
             if not login_server:
                 raise AcrRequestError(None, "NO_LOGIN_SERVER", "Resource Graph gave no loginServer for this registry")
             sku = row.get("sku") or "Basic"
-            gate = Gate(SKU_CONCURRENCY.get(sku, 8), SKU_READ_OPS_PER_MIN.get(sku, 1_000) / 60.0)
+            gate = Gate(SKU_CONCURRENCY.get(sku, 8), skus.READ_OPS_PER_MIN.get(sku, 1_000) / 60.0)
             client = RegistryClient(self.session, login_server, self.entra, gate, self.opts.page_size)
             try:
                 names = await client.catalog()
@@ -421,7 +424,7 @@ async def collect_async(opts: Options) -> Inventory:
         found = await discover(arm, opts.subscriptions)
         collected_at = collection_time(arm.server_time, local_start)
         selected = [row for row in found if opts.wants(row["registry"] or "")]
-        if (opts.registry_names is not None or opts.registry_pattern is not None) and not selected:
+        if opts.filtered and not selected:
             available = sorted(r["registry"] for r in found)
             raise ValueError(f"no registry matches {opts.describe_filter()}; the credential sees "
                              f"{len(available)} registries: {', '.join(available[:30]) or 'none'}")
@@ -433,7 +436,7 @@ async def collect_async(opts: Options) -> Inventory:
             progress.close()
     metadata = {
         "acrlib_version": __version__, "cloud": opts.cloud.name, "subscriptions": list(opts.subscriptions or []),
-        "registry_filter": opts.describe_filter() if (opts.registry_names or opts.registry_pattern) else None,
+        "registry_filter": opts.describe_filter() if opts.filtered else None,
         "layers": opts.layers, "referrers": opts.referrers, "duration_s": round(time.perf_counter() - started, 3),
         "requests": {"arm": arm.requests, "registries": sum(r.requests for r in results)},
     }

@@ -185,7 +185,8 @@ def lower_bound(stats: pl.DataFrame, truth: dict, latency_s: float, throttled: b
     beyond the burst at the SKU's rate) or what latency allows (requests x latency / concurrency, plus the
     chain of dependent round trips: exchange, token, catalog, listing, references), whichever is longer;
     the slowest registry, plus Resource Graph discovery (two round trips)."""
-    from acrlib.collection import SKU_CONCURRENCY, SKU_READ_OPS_PER_MIN
+    from acrlib.collection import SKU_CONCURRENCY
+    from acrlib.skus import READ_OPS_PER_MIN
 
     skus = dict(truth["registries"].select("registry", "sku").iter_rows())
     per_registry = stats.filter((pl.col("registry") != "arm") & (pl.col("status") != 429)).group_by(
@@ -193,7 +194,7 @@ def lower_bound(stats: pl.DataFrame, truth: dict, latency_s: float, throttled: b
     bounds = {}
     for registry, needed in per_registry.iter_rows():
         sku = skus[registry]
-        rate = SKU_READ_OPS_PER_MIN[sku] / 60
+        rate = READ_OPS_PER_MIN[sku] / 60
         throttle_s = max(0.0, needed - rate * burst_s) / rate if throttled else 0.0
         latency_bound = needed * latency_s / SKU_CONCURRENCY[sku] + 5 * latency_s
         bounds[registry] = max(throttle_s, latency_bound)

@@ -13,9 +13,11 @@ import time
 
 from aiohttp import web
 
+from acrlib import skus
+
 from . import kql, tokens
 from .serving import MAX_PAGE, Reply, State, answer, arm_error, json_response, random_faults
-from .tenant import SKU_INCLUDED_BYTES, Registry, Tenant, format_time
+from .tenant import Registry, Tenant, format_time
 
 RG_API_VERSIONS = {"2019-04-01", "2020-04-01-preview", "2021-03-01", "2021-06-01-preview", "2022-10-01",
                    "2024-04-01"}
@@ -153,7 +155,7 @@ class ArmHandler:
                                         "please go to https://aka.ms/ARMResourceNotFoundFix"))
         if usages:
             body = {"value": [
-                {"name": "Size", "limit": SKU_INCLUDED_BYTES[reg.sku], "currentValue": reg.used_bytes(),
+                {"name": "Size", "limit": skus.INCLUDED_BYTES[reg.sku], "currentValue": reg.used_bytes(),
                  "unit": "Bytes"},
                 {"name": "Webhooks", "limit": {"Basic": 2, "Standard": 10, "Premium": 500}[reg.sku],
                  "currentValue": 0, "unit": "Count"},

@@ -15,8 +15,10 @@ from email.utils import formatdate
 
 from aiohttp import web
 
+from acrlib import skus
+
 from .faults import Faults
-from .tenant import SKU_READ_OPS_PER_MIN, TICKS, Tenant
+from .tenant import TICKS, Tenant
 
 JSON_TYPE = "application/json; charset=utf-8"
 MAX_PAGE = 1000
@@ -97,7 +99,7 @@ class State:
         if throttle:
             now = time.monotonic()
             for reg in tenant.registries:
-                rate = SKU_READ_OPS_PER_MIN[reg.sku] / 60.0
+                rate = skus.READ_OPS_PER_MIN[reg.sku] / 60.0
                 self.buckets[reg.name] = Bucket(rate=rate, capacity=rate * burst_s, tokens=rate * burst_s, stamp=now)
 
     def now_ticks(self) -> int:

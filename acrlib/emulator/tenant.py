@@ -23,10 +23,7 @@ from acrlib import media_types as mt
 
 TICKS = 10_000_000  # per second
 DAY = 86_400 * TICKS
-GIB = 1 << 30
 
-SKU_INCLUDED_BYTES = {"Basic": 10 * GIB, "Standard": 100 * GIB, "Premium": 500 * GIB}
-SKU_READ_OPS_PER_MIN = {"Basic": 1_000, "Standard": 3_000, "Premium": 10_000}
 SKU_SIZE = {"Premium": 1.6, "Standard": 1.0, "Basic": 0.4}  # relative repository counts in sku_scaled presets
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from acrlib import schema
+from acrlib import schema, skus
 
-from .tenant import SKU_INCLUDED_BYTES, Registry, Tenant
+from .tenant import Registry, Tenant
 
 
 def _us(ticks: int) -> int:
@@ -55,7 +55,7 @@ def registry_row(tenant: Tenant, reg: Registry, login_server: str) -> dict:
         "zone_redundancy": reg.zone_redundancy,
         "tags": [{"key": k, "value": v} for k, v in sorted(reg.tags.items())],
         "storage_used_bytes": reg.used_bytes(),
-        "storage_included_bytes": SKU_INCLUDED_BYTES[reg.sku],
+        "storage_included_bytes": skus.INCLUDED_BYTES[reg.sku],
         "repository_count": len(reg.repositories),
         "status": "complete",
     }

@@ -1,0 +1,7 @@
+"""What Microsoft documents per ACR SKU: ReadOps per minute (a minimum estimate) and included storage."""
+
+from __future__ import annotations
+
+GIB = 1 << 30
+READ_OPS_PER_MIN = {"Basic": 1_000, "Standard": 3_000, "Premium": 10_000}
+INCLUDED_BYTES = {"Basic": 10 * GIB, "Standard": 100 * GIB, "Premium": 500 * GIB}
