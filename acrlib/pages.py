@@ -35,19 +35,25 @@ _RENAME = {"createdTime": "created_at", "lastUpdateTime": "last_updated_at", "de
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
 
 
+def _read_wrapped(rows: list[tuple], fields: dict, name: str, body_schema: pl.Struct) -> pl.DataFrame:
+    """One frame row per ``(*values, body)``: the values as ``fields``, the raw JSON ``body`` parsed as ``name``,
+    all in one read (one document per line; raw CR and LF in JSON are only whitespace)."""
+    frame_schema = {**fields, name: body_schema}
+    if not rows:
+        return pl.DataFrame(schema=frame_schema)
+
+    def line(row) -> bytes:
+        *values, body = row
+        head = b",".join(json.dumps(k).encode() + b":" + json.dumps(v).encode()
+                         for k, v in zip(fields, values, strict=True))
+        return b"{" + head + b',"' + name.encode() + b'":' + body.replace(b"\n", b" ").replace(b"\r", b" ") + b"}"
+
+    return pl.read_ndjson(io.BytesIO(b"\n".join(line(r) for r in rows)), schema=frame_schema)
+
+
 def _items(pages: list[tuple[str, bytes]], page_schema: dict, key: str) -> pl.DataFrame:
     """All items of many pages, with the repository each page was asked for, parsed in one call."""
-    struct = pl.Struct(page_schema)
-    if pages:
-        # One JSON document per line (raw newlines in JSON are only whitespace) wrapping each page with the
-        # repository it belongs to.
-        lines = b"\n".join(
-            b'{"repository":' + json.dumps(repo).encode() + b',"page":' + body.replace(b"\n", b" ") + b"}"
-            for repo, body in pages
-        )
-        raw = pl.read_ndjson(io.BytesIO(lines), schema={"repository": pl.String, "page": struct})
-    else:
-        raw = pl.DataFrame(schema={"repository": pl.String, "page": struct})
+    raw = _read_wrapped(pages, {"repository": pl.String}, "page", pl.Struct(page_schema))
     items = (raw.select("repository", pl.col("page").struct.field(key).alias("item"))
              .explode("item").filter(pl.col("item").is_not_null()).unnest("item"))
     return items.unnest("changeableAttributes").rename(lambda c: _RENAME.get(c, c))
@@ -108,17 +114,8 @@ _MANIFEST_DOC = pl.Struct({
 
 def _documents(items: list[tuple], doc_schema: pl.Struct, extra: dict) -> pl.DataFrame:
     """One frame row per ``(repository, digest, body, *extra values)``, the body parsed as ``doc``."""
-    def line(item) -> bytes:
-        repo, digest, body, *values = item
-        fields = b"".join(b',"' + name.encode() + b'":' + json.dumps(v).encode() for name, v in zip(extra, values,
-                                                                                                      strict=True))
-        return (b'{"repository":' + json.dumps(repo).encode() + b',"digest":' + json.dumps(digest).encode() + fields
-                + b',"doc":' + body.replace(b"\n", b" ").replace(b"\r", b" ") + b"}")
-
-    page_schema = {"repository": pl.String, "digest": pl.String, **extra, "doc": doc_schema}
-    if not items:
-        return pl.DataFrame(schema=page_schema)
-    return pl.read_ndjson(io.BytesIO(b"\n".join(line(i) for i in items)), schema=page_schema)
+    rows = [(repo, digest, *values, body) for repo, digest, body, *values in items]
+    return _read_wrapped(rows, {"repository": pl.String, "digest": pl.String, **extra}, "doc", doc_schema)
 
 
 def references(registry: str, items: list[tuple[str, str, bytes]]) -> pl.DataFrame:
