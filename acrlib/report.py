@@ -105,7 +105,8 @@ def run_report(source: str = "emulator:demo", out: str | os.PathLike = "reports"
     executed = out / notebook.name
     html = out / f"{notebook.stem}.html"
     try:
-        extra = {"kernel_manager_class": _kernel_manager_class()} if _kernel_manager_class() else {}
+        manager = _kernel_manager_class()
+        extra = {"kernel_manager_class": manager} if manager else {}
         papermill.execute_notebook(str(notebook), str(executed), parameters=params, kernel_name="python3",
                                    execution_timeout=timeout_s, progress_bar=False, cwd=str(Path.cwd()),
                                    log_output=False, report_mode=False, **extra)
