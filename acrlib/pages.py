@@ -51,12 +51,23 @@ def _read_wrapped(rows: list[tuple], fields: dict, name: str, body_schema: pl.St
     return pl.read_ndjson(io.BytesIO(b"\n".join(line(r) for r in rows)), schema=frame_schema)
 
 
+def compact(df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` copied into buffers of its own size. The string columns polars' JSON reader returns are views into
+    buffers far larger than their data, and every later select, join or sort keeps those buffers alive (measured:
+    a 3 MB references frame held 25 MB; on the large tenant this was a third of peak memory). An Arrow IPC round
+    trip in memory writes only the bytes the views use."""
+    buffer = io.BytesIO()
+    df.write_ipc(buffer, compression="uncompressed")
+    buffer.seek(0)
+    return pl.read_ipc(buffer)
+
+
 def _items(pages: list[tuple[str, bytes]], page_schema: dict, key: str) -> pl.DataFrame:
     """All items of many pages, with the repository each page was asked for, parsed in one call."""
     raw = _read_wrapped(pages, {"repository": pl.String}, "page", pl.Struct(page_schema))
     items = (raw.select("repository", pl.col("page").struct.field(key).alias("item"))
              .explode("item").filter(pl.col("item").is_not_null()).unnest("item"))
-    return items.unnest("changeableAttributes").rename(lambda c: _RENAME.get(c, c))
+    return compact(items.unnest("changeableAttributes").rename(lambda c: _RENAME.get(c, c)))
 
 
 def manifests(registry: str, pages: list[tuple[str, bytes]]) -> pl.DataFrame:
@@ -121,12 +132,12 @@ def _documents(items: list[tuple], doc_schema: pl.Struct, extra: dict) -> pl.Dat
 def references(registry: str, items: list[tuple[str, str, bytes]]) -> pl.DataFrame:
     """References-table rows from single-manifest GET answers ``(repository, index digest, body)``."""
     df = _documents(items, _ATTRIBUTES_DOC, {})
-    return (df.select("repository", pl.col("digest").alias("index_digest"),
-                      pl.col("doc").struct.field("manifest").struct.field("references").alias("ref"))
-            .explode("ref").filter(pl.col("ref").is_not_null()).unnest("ref")
-            .rename({"digest": "child_digest"})
-            .select(pl.lit(registry).alias("registry"), "repository", "index_digest", "child_digest", "architecture",
-                    "os"))
+    return compact(df.select("repository", pl.col("digest").alias("index_digest"),
+                             pl.col("doc").struct.field("manifest").struct.field("references").alias("ref"))
+                   .explode("ref").filter(pl.col("ref").is_not_null()).unnest("ref")
+                   .rename({"digest": "child_digest"})
+                   .select(pl.lit(registry).alias("registry"), "repository", "index_digest", "child_digest",
+                           "architecture", "os"))
 
 
 def manifest_documents(items: list[tuple[str, str, bytes, int, str | None]]) -> pl.DataFrame:
@@ -134,14 +145,14 @@ def manifest_documents(items: list[tuple[str, str, bytes, int, str | None]]) -> 
     artifact_type, subject, and the descriptors (for the layers table)."""
     df = _documents(items, _MANIFEST_DOC, {"length": pl.Int64, "content_type": pl.String})
     doc = pl.col("doc")
-    return df.select(
+    return compact(df.select(
         "repository", "digest", "length",
         pl.coalesce(doc.struct.field("mediaType"), pl.col("content_type")).alias("media_type"),
         doc.struct.field("artifactType").alias("artifact_type"),
         doc.struct.field("subject").struct.field("digest").alias("subject"),
         doc.struct.field("config").alias("config"), doc.struct.field("layers").alias("layers"),
         doc.struct.field("manifests").alias("children"), doc.struct.field("subject").alias("subject_descriptor"),
-    )
+    ))
 
 
 def layers(registry: str, documents: pl.DataFrame) -> pl.DataFrame:
