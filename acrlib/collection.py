@@ -165,13 +165,15 @@ def run(coroutine):
 
 class PageBuffer:
     """Listing pages of one registry, parsed into frames in chunks as they arrive (raw JSON is several times
-    the size of the frame it becomes)."""
+    the size of the frame it becomes). A page that is not valid JSON is left out and handed to ``invalid``
+    with its repository; the rest of its chunk is kept."""
 
     CHUNK_BYTES = 2 << 20
 
-    def __init__(self, registry: str, parse):
+    def __init__(self, registry: str, parse, invalid):
         self.registry = registry
         self._parse = parse
+        self._invalid = invalid
         self._pending: list[tuple[str, bytes]] = []
         self._size = 0
         self._frames: list[pl.DataFrame] = []
@@ -183,9 +185,13 @@ class PageBuffer:
             self.flush()
 
     def flush(self) -> None:
-        if self._pending:
-            self._frames.append(self._parse(self.registry, self._pending))
-            self._pending, self._size = [], 0
+        if not self._pending:
+            return
+        pending, self._pending, self._size = self._pending, [], 0
+        frame, bad = pages.parse_batch(pending, lambda batch: self._parse(self.registry, batch))
+        self._frames.append(frame)
+        for repository in dict.fromkeys(repository for repository, _ in bad):
+            self._invalid(repository)
 
     def frame(self) -> pl.DataFrame:
         self.flush()
@@ -269,7 +275,12 @@ class Collector:
             row["repository_count"] = len(names)
             self.progress.add_repositories(len(names))
             client.prefetch_tokens(names)
-            buffers = (PageBuffer(row["registry"], pages.manifests), PageBuffer(row["registry"], pages.tags))
+            def invalid(stage: str):
+                return lambda repository: self.error(result, stage, repository, AcrRequestError(
+                    200, "INVALID_PAGE", f"a page of the {stage} listing is not valid JSON; left out"))
+
+            buffers = (PageBuffer(row["registry"], pages.manifests, invalid("manifests")),
+                       PageBuffer(row["registry"], pages.tags, invalid("tags")))
             failures = await bounded([(client, result, n, buffers) for n in names], self.list_repository,
                                      client.workers)
             for name, failure in zip(names, failures, strict=True):
@@ -314,7 +325,9 @@ class Collector:
         self.progress.repository_done(items)
 
     def reconcile(self, result: RegistryResult) -> None:
-        """Listed manifests and tags must match each repository's own counts: a gap is reported, not hidden."""
+        """Listed manifests and tags must match each repository's own counts: a gap is reported, not hidden
+        (once: a listing already reported as failed is not compared)."""
+        failed = {(e["repository"], e["stage"]) for e in result.errors}
         listed = {
             "manifests": dict(result.manifests.group_by("repository").len().iter_rows()),
             "tags": dict(result.tags.group_by("repository").len().iter_rows()),
@@ -323,7 +336,8 @@ class Collector:
             for what, flag, count in (("manifests", "listed_manifests", "manifest_count"),
                                       ("tags", "listed_tags", "tag_count")):
                 expected, got = repo.get(count), listed[what].get(repo["repository"], 0)
-                if repo.pop(flag, False) and expected is not None and got != expected:
+                complete = repo.pop(flag, False) and (repo["repository"], what) not in failed
+                if complete and expected is not None and got != expected:
                     self.error(result, "reconcile", repo["repository"], AcrRequestError(
                         None, "COUNT_MISMATCH", f"listed {got} {what} but the repository reports {expected} "
                         "(pushes or deletes during collection, or items hidden from listing)"))

@@ -95,6 +95,19 @@ def test_a_count_mismatch_is_an_error_row_not_a_silent_gap():
     assert_matches_truth(inventory, truth, registries=[PREMIUM, STANDARD])
 
 
+def test_a_listing_page_that_is_not_json_is_reported_and_the_rest_is_exact():
+    repos = sorted(TENANT.registry(PREMIUM).repositories)
+    inventory, truth, _ = collect_with(Faults(truncated_listings={PREMIUM: (repos[1],)}))
+    assert status(inventory) == {PREMIUM: "partial", STANDARD: "complete", BASIC: "complete"}
+    assert inventory.errors.select("registry", "repository", "stage", "http_status", "code").rows() == [
+        (PREMIUM, repos[1], "manifests", 200, "INVALID_PAGE")]
+    assert_matches_truth(inventory, truth, registries=[STANDARD, BASIC])
+    lost = (pl.col("registry") == PREMIUM) & (pl.col("repository") == repos[1])
+    assert inventory.manifests.filter(lost).height == 0
+    assert inventory.manifests.filter(~lost).equals(truth["manifests"].filter(~lost))
+    assert inventory.tags.equals(truth["tags"])
+
+
 @pytest.mark.parametrize("faults", [Faults(denied=(PREMIUM, STANDARD, BASIC))])
 def test_when_every_registry_fails_the_inventory_still_comes_back(faults):
     inventory, _, _ = collect_with(faults)

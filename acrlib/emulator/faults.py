@@ -22,6 +22,8 @@ class Faults:
         without those scopes, as ACR does for ABAC-scoped identities).
     hidden_manifests: registry -> number of manifests set ``listEnabled: false``: ACR leaves them out of
         listings while the repository's manifestCount still counts them.
+    truncated_listings: registry -> repositories whose manifest listing answers are cut off mid-body: status
+        200, not valid JSON (what a broken proxy or a connection dropped mid-answer can hand a client).
     """
 
     error_rate: float = 0.0
@@ -32,6 +34,7 @@ class Faults:
     token_lifetime_s: float | None = None
     denied_repositories: dict[str, tuple[str, ...]] = field(default_factory=dict)
     hidden_manifests: dict[str, int] = field(default_factory=dict)
+    truncated_listings: dict[str, tuple[str, ...]] = field(default_factory=dict)
     seed: int = 0
 
     def __post_init__(self):
@@ -43,8 +46,8 @@ class Faults:
             raise ValueError("Faults.token_lifetime_s must be positive")
         object.__setattr__(self, "denied", tuple(self.denied))
         object.__setattr__(self, "vanished", tuple(self.vanished))
-        object.__setattr__(self, "denied_repositories",
-                           {k: tuple(v) for k, v in dict(self.denied_repositories).items()})
+        for name in ("denied_repositories", "truncated_listings"):
+            object.__setattr__(self, name, {k: tuple(v) for k, v in dict(getattr(self, name)).items()})
 
     @classmethod
     def coerce(cls, value: Faults | dict | None) -> Faults:
@@ -65,4 +68,5 @@ class Faults:
 
     def registries(self) -> set[str]:
         """Registries any fault is aimed at."""
-        return {*self.denied, *self.vanished, *self.fail_after, *self.denied_repositories, *self.hidden_manifests}
+        return {*self.denied, *self.vanished, *self.fail_after, *self.denied_repositories, *self.hidden_manifests,
+                *self.truncated_listings}
