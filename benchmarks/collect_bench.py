@@ -1,6 +1,6 @@
 """acrlib against the stock Azure SDK approach, side by side, on the emulator.
 
-    python benchmarks/collect_bench.py [--preset bench] [--latency-ms 20] [--scale] [--json PATH]
+    python benchmarks/collect_bench.py [--preset bench] [--latency-ms 20] [--scale] [--floor] [--json PATH]
 
 In one run, with per-request latency and SKU throttling on, it measures three ways of listing every
 repository, manifest and tag of the tenant:
@@ -14,8 +14,10 @@ repository, manifest and tag of the tenant:
 Each runs in its own process (clean CPU and peak-RSS figures) against the same emulator, whose throttle
 buckets are refilled in between. Rows are checked against the emulator's truth: a run that loses or
 duplicates a row fails. ``--scale`` adds acrlib alone on tiny, demo and large (no latency or throttling: the
-client's own cost as the tenant grows). Figures are printed as a markdown table with ratios measured in this
-one run, and written as JSON.
+client's own cost as the tenant grows). ``--floor`` measures the client CPU of one single-manifest GET through
+raw aiohttp and through acrlib's client, side by side: with the scale run's requests per manifest it gives the
+CPU any aiohttp-based collector spends on HTTP alone. Figures are printed as a markdown table with ratios
+measured in this one run, then each target of the benchmark's issue with its verdict, and written as JSON.
 """
 
 from __future__ import annotations
@@ -116,10 +118,68 @@ def run_acrlib(conn) -> dict:
     return {"inventory": inv}
 
 
+FLOOR_CONCURRENCY = 16
+
+
+def run_floor(conn, job: dict) -> dict:
+    """The same one-item GETs (an index's single-manifest answer) two ways, side by side in this process:
+    raw aiohttp (the transport acrlib sits on: a bearer header, read the body, nothing else) and acrlib's
+    client (token cache, gate, retries, error mapping). Tokens are fetched before the clocks start."""
+    import asyncio
+    import ssl
+
+    import aiohttp
+
+    from acrlib.acr_auth import EntraToken
+    from acrlib.acr_client import RegistryClient, repo_path
+    from acrlib.http import AsyncCredential, Gate, Session, bounded
+
+    login, pairs = job["login_server"], [tuple(p) for p in job["pairs"]]
+    repositories = sorted({repo for repo, _ in pairs})
+
+    async def main() -> dict:
+        async with Session(conn.ca_path) as session:
+            client = RegistryClient(session, login, EntraToken(AsyncCredential(conn.credential())),
+                                    Gate(FLOOR_CONCURRENCY))
+            tokens = {r: await client.tokens.token_for(f"repository:{r}:metadata_read") for r in repositories}
+            work = [(f"https://{login}/acr/v1/{repo_path(r)}/_manifests/{d}", f"Bearer {tokens[r]}") for r, d in pairs]
+            figures = {}
+
+            connector = aiohttp.TCPConnector(ssl=ssl.create_default_context(cafile=conn.ca_path),
+                                             limit=FLOOR_CONCURRENCY)
+            async with aiohttp.ClientSession(connector=connector) as raw:
+                async def fetch(url: str, authorization: str) -> int:
+                    async with raw.get(url, headers={"Authorization": authorization,
+                                                     "Accept": "application/json"}) as r:
+                        body = await r.read()
+                        assert r.status == 200, r.status
+                        return len(body)
+
+                await bounded(work[:FLOOR_CONCURRENCY], fetch, FLOOR_CONCURRENCY)  # connections open
+                cpu = time.process_time()
+                sizes = await bounded(work, fetch, FLOOR_CONCURRENCY)
+                figures["raw-aiohttp"] = (time.process_time() - cpu, sum(sizes))
+
+            await bounded(pairs[:FLOOR_CONCURRENCY], client.manifest_attributes, FLOOR_CONCURRENCY)
+            cpu = time.process_time()
+            bodies = await bounded(pairs, client.manifest_attributes, FLOOR_CONCURRENCY)
+            figures["acrlib-client"] = (time.process_time() - cpu, sum(len(b) for b in bodies))
+            return figures
+
+    figures = asyncio.run(main())
+    sizes = {size for _, size in figures.values()}
+    assert len(sizes) == 1, f"the two ways read different bytes: {figures}"
+    return {name: {"cpu_s": cpu, "us_per_request": cpu / len(pairs) * 1e6} for name, (cpu, _) in figures.items()}
+
+
 def worker(approach: str, connection_file: str, out: str) -> None:
     from acrlib.emulator import attach
 
     conn = attach(connection_file)
+    if approach == "floor":
+        job = json.loads(Path(out).with_suffix(".job.json").read_text())
+        Path(out).write_text(json.dumps(run_floor(conn, job)))
+        return
     cpu0, wall0 = time.process_time(), time.perf_counter()
     threads = THREADS if approach == "sdk-threads" else None
     result = run_acrlib(conn) if approach == "acrlib" else run_sdk(conn, threads)
@@ -264,6 +324,50 @@ def scale(presets: list[str], seed: int) -> list[dict]:
     return rows
 
 
+def floor(preset: str, seed: int, sample: int) -> dict:
+    """Client CPU per one-item GET, raw aiohttp against acrlib's client, on the registry with the most
+    indexes (no latency, no throttling). Times the requests per manifest of a collection, the raw figure is
+    what any aiohttp-based collector must spend on HTTP alone."""
+    from acrlib import media_types as mt
+    from acrlib.emulator import Emulator
+
+    print(f"floor: {preset} ...", file=sys.stderr, flush=True)
+    with Emulator(preset, seed=seed) as emu, tempfile.TemporaryDirectory(prefix="acrlib-bench-") as tmp:
+        truth = emu.truth()
+        indexes = truth["manifests"].filter(pl.col("media_type").is_in(mt.INDEX_TYPES))
+        registry = indexes["registry"].value_counts(sort=True)["registry"][0]
+        pairs = indexes.filter(pl.col("registry") == registry).select("repository", "digest").rows()
+        pairs = (pairs * (sample // len(pairs) + 1))[:sample]
+        login = truth["registries"].filter(pl.col("registry") == registry)["login_server"][0]
+        connection = emu.write_connection_file(Path(tmp) / "emulator.json")
+        (Path(tmp) / "floor.job.json").write_text(json.dumps({"login_server": login, "pairs": pairs}))
+        measured = run_child("floor", connection, Path(tmp))
+    return {"preset": preset, "registry": registry, "requests": len(pairs), "concurrency": FLOOR_CONCURRENCY,
+            **measured}
+
+
+def verdicts(report: dict) -> list[tuple[str, str, bool]]:
+    """The issue's targets, each with the figure measured in this run and whether it is met."""
+    out = []
+    c = report.get("comparison", {}).get("results", {})
+    if "acrlib" in c:
+        a = c["acrlib"]
+        for other, target in (("sdk-serial", 20), ("sdk-threads", 3)):
+            if other in c:
+                ratio = c[other]["wall_s"] / a["wall_s"]
+                out.append((f"at least {target}x faster than {other}", f"{ratio:.1f}x", ratio >= target))
+        out.append(("at most 1.05 requests per page", f"{a['requests_per_page']:.3f}", a["requests_per_page"] <= 1.05))
+        lb = a["wall_s"] / a["lower_bound"]["seconds"]
+        out.append(("within 1.3x of the lower bound", f"{lb:.2f}x", lb <= 1.3))
+    biggest = max(report.get("scale") or [], key=lambda s: s["manifests"], default=None)
+    if biggest:
+        cpu, rss = biggest["cpu_s_per_million_manifests"], biggest["peak_rss_mb_per_million_manifests"]
+        out.append((f"CPU under 10 s per million manifests ({biggest['preset']})", f"{cpu:.1f} s", cpu < 10))
+        out.append((f"peak RSS under 1.5 GB per million manifests ({biggest['preset']})", f"{rss / 1024:.2f} GB",
+                    rss < 1536))
+    return out
+
+
 def markdown(report: dict) -> str:
     lines = []
     if "comparison" in report:
@@ -300,6 +404,22 @@ def markdown(report: dict) -> str:
                          f"{s['peak_rss_mb']:.0f} | {s['cpu_s_per_million_manifests']:.1f} | "
                          f"{s['peak_rss_mb_per_million_manifests']:.0f} | {s['requests']:,} | "
                          f"{s['requests_per_manifest']:.3f} | {s['requests_per_page']:.3f} |")
+        lines.append("")
+    if report.get("floor"):
+        f = report["floor"]
+        raw, ours = f["raw-aiohttp"]["us_per_request"], f["acrlib-client"]["us_per_request"]
+        lines += [f"## Client CPU per one-item GET ({f['requests']:,} single-manifest GETs on {f['registry']}, "
+                  f"{f['concurrency']} at a time)", "",
+                  f"- raw aiohttp: {raw:.0f} µs; acrlib's client: {ours:.0f} µs "
+                  f"(**{ours / raw:.2f}x** the raw transport)"]
+        for s in report.get("scale") or []:
+            lines.append(f"- {s['preset']}: {s['requests_per_manifest']:.3f} requests per manifest x {raw:.0f} µs = "
+                         f"{s['requests_per_manifest'] * raw:.1f} s per million manifests for raw HTTP alone")
+        lines.append("")
+    checks = verdicts(report)
+    if checks:
+        lines += ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
+        lines += [f"| {what} | {value} | {'yes' if ok else '**no**'} |" for what, value, ok in checks]
     return "\n".join(lines)
 
 
@@ -311,7 +431,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--approaches", default=",".join(APPROACHES), help="comma-separated subset to run")
     parser.add_argument("--scale", action="store_true", help="also run acrlib alone on tiny, demo and large")
     parser.add_argument("--scale-presets", default="tiny,demo,large")
-    parser.add_argument("--no-compare", action="store_true", help="only the scale run")
+    parser.add_argument("--no-compare", action="store_true", help="only the scale (and floor) runs")
+    parser.add_argument("--floor", action="store_true",
+                        help="also measure client CPU per one-item GET: raw aiohttp against acrlib's client")
+    parser.add_argument("--floor-preset", default="demo")
+    parser.add_argument("--floor-requests", type=int, default=20_000)
     parser.add_argument("--json", default=None, help="where to write the figures (default benchmarks/results/)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--connection", help=argparse.SUPPRESS)
@@ -329,6 +453,8 @@ def main(argv: list[str] | None = None) -> int:
         report["comparison"] = compare(args.preset, args.latency_ms, args.seed, approaches)
     if args.scale:
         report["scale"] = scale([p for p in args.scale_presets.split(",") if p], args.seed)
+    if args.floor:
+        report["floor"] = floor(args.floor_preset, args.seed, args.floor_requests)
     text = markdown(report)
     print(text)
     path = Path(args.json) if args.json else ROOT / "benchmarks" / "results" / f"collect_bench-{args.preset}.json"
