@@ -18,7 +18,7 @@ from email.utils import parsedate_to_datetime
 import aiohttp
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from azure.core.pipeline import AsyncPipeline, PipelineRequest, PipelineResponse
-from azure.core.pipeline.policies import AsyncHTTPPolicy, HeadersPolicy, UserAgentPolicy
+from azure.core.pipeline.policies import AsyncHTTPPolicy
 from azure.core.pipeline.transport import AsyncHttpTransport
 
 from . import __version__
@@ -143,7 +143,8 @@ class Session:
         connector = aiohttp.TCPConnector(ssl=ssl_context(self._verify), limit=self._limit, limit_per_host=0,
                                          ttl_dns_cache=300, enable_cleanup_closed=True)
         # trust_env=False: Proxies decides once per host what aiohttp would look up on every request.
-        self.aiohttp = aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=True)
+        self.aiohttp = aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=True,
+                                             headers={"User-Agent": USER_AGENT})
         self.transport = LeanTransport(self.aiohttp)
         return self
 
@@ -153,8 +154,7 @@ class Session:
             self.aiohttp = None
 
     def pipeline(self, policies: list) -> AsyncPipeline:
-        base = [ContextPolicy(self.proxies), HeadersPolicy(), UserAgentPolicy(base_user_agent=USER_AGENT)]
-        return AsyncPipeline(transport=self.transport, policies=[*base, *policies])
+        return AsyncPipeline(transport=self.transport, policies=[ContextPolicy(self.proxies), *policies])
 
 
 CONTEXT_KEYS = ("gate", "acr_scope")
