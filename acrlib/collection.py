@@ -163,24 +163,24 @@ def run(coroutine):
         return pool.submit(asyncio.run, coroutine).result()
 
 
-class PageBuffer:
-    """Listing pages of one registry, parsed into frames in chunks as they arrive (raw JSON is several times
-    the size of the frame it becomes). A page that is not valid JSON is left out and handed to ``invalid``
-    with its repository; the rest of its chunk is kept."""
+class ParseBuffer:
+    """Answers parsed into frames in chunks as they arrive, so that raw JSON (several times the size of the
+    frame it becomes) never piles up for a whole registry. ``parse(items)`` makes a frame of items whose last
+    element is the raw body; an item that is not valid JSON is left out and handed to ``invalid``, the rest of
+    its chunk is kept."""
 
     CHUNK_BYTES = 2 << 20
 
-    def __init__(self, registry: str, parse, invalid):
-        self.registry = registry
+    def __init__(self, parse, invalid):
         self._parse = parse
         self._invalid = invalid
-        self._pending: list[tuple[str, bytes]] = []
+        self._pending: list[tuple] = []
         self._size = 0
         self._frames: list[pl.DataFrame] = []
 
-    def add(self, repository: str, bodies: list[bytes]) -> None:
-        self._pending += [(repository, body) for body in bodies]
-        self._size += sum(len(body) for body in bodies)
+    def add(self, item: tuple) -> None:
+        self._pending.append(item)
+        self._size += len(item[-1])
         if self._size >= self.CHUNK_BYTES:
             self.flush()
 
@@ -188,15 +188,15 @@ class PageBuffer:
         if not self._pending:
             return
         pending, self._pending, self._size = self._pending, [], 0
-        frame, bad = pages.parse_batch(pending, lambda batch: self._parse(self.registry, batch))
+        frame, bad = pages.parse_batch(pending, self._parse)
         self._frames.append(frame)
-        for repository in dict.fromkeys(repository for repository, _ in bad):
-            self._invalid(repository)
+        for item in bad:
+            self._invalid(item)
 
     def frame(self) -> pl.DataFrame:
         self.flush()
         if not self._frames:
-            return self._parse(self.registry, [])
+            return self._parse([])
         frames, self._frames = self._frames, []
         return pl.concat(frames, how="vertical", rechunk=False)
 
@@ -275,12 +275,18 @@ class Collector:
             row["repository_count"] = len(names)
             self.progress.add_repositories(len(names))
             client.prefetch_tokens(names)
-            def invalid(stage: str):
-                return lambda repository: self.error(result, stage, repository, AcrRequestError(
-                    200, "INVALID_PAGE", f"a page of the {stage} listing is not valid JSON; left out"))
+            reported: set[tuple[str, str]] = set()
 
-            buffers = (PageBuffer(row["registry"], pages.manifests, invalid("manifests")),
-                       PageBuffer(row["registry"], pages.tags, invalid("tags")))
+            def listing(stage: str, parse) -> ParseBuffer:
+                def invalid(item: tuple) -> None:
+                    if (item[0], stage) not in reported:  # one row per repository, however many bad pages
+                        reported.add((item[0], stage))
+                        self.error(result, stage, item[0], AcrRequestError(
+                            200, "INVALID_PAGE", f"a page of the {stage} listing is not valid JSON; left out"))
+
+                return ParseBuffer(lambda batch: parse(row["registry"], batch), invalid)
+
+            buffers = (listing("manifests", pages.manifests), listing("tags", pages.tags))
             failures = await bounded([(client, result, n, buffers) for n in names], self.list_repository,
                                      client.workers)
             for name, failure in zip(names, failures, strict=True):
@@ -312,10 +318,10 @@ class Collector:
                 if not isinstance(value, Exception):
                     raise value
                 self.error(result, stage, name, value)
-        if not isinstance(mpages, BaseException):
-            buffers[0].add(name, mpages)
-        if not isinstance(tpages, BaseException):
-            buffers[1].add(name, tpages)
+        for buffer, bodies in zip(buffers, (mpages, tpages), strict=True):
+            if not isinstance(bodies, BaseException):
+                for body in bodies:
+                    buffer.add((name, body))
         if not isinstance(info, BaseException):
             repo = pages.repository_row(result.row["registry"], info)
             repo["listed_manifests"] = not isinstance(mpages, BaseException)
@@ -342,22 +348,27 @@ class Collector:
                         None, "COUNT_MISMATCH", f"listed {got} {what} but the repository reports {expected} "
                         "(pushes or deletes during collection, or items hidden from listing)"))
 
-    def _answers(self, result, stage: str, pairs: list[tuple], answers: list) -> list[tuple]:
-        """``(repository, digest, *answer)`` for the answers that came; an error row for each that did not."""
-        ok = []
-        for (repo, digest), answer in zip(pairs, answers, strict=True):
-            if isinstance(answer, Exception):
-                self.error(result, stage, repo, answer)
-            else:
-                ok.append((repo, digest, *(answer if isinstance(answer, tuple) else (answer,))))
-        return ok
+    async def _fetch_parsed(self, result: RegistryResult, stage: str, pairs: list[tuple], fetch, parse,
+                            workers: int) -> pl.DataFrame:
+        """``fetch(repository, digest)`` for every pair, at most ``workers`` at once, each answer parsed in chunks
+        as it arrives (``parse`` gets ``(repository, digest, *answer)`` items, the body last); an error row for
+        every pair that failed or whose answer is not JSON."""
 
-    def _parse_each(self, result, stage: str, items: list[tuple], parse) -> pl.DataFrame:
-        frame, bad = pages.parse_batch(items, parse)
-        for repo, digest, *_ in bad:
-            self.error(result, stage, repo, AcrRequestError(200, "INVALID_MANIFEST",
-                                                            f"{digest}: the answer is not a JSON manifest"))
-        return frame
+        def invalid(item: tuple) -> None:
+            self.error(result, stage, item[0], AcrRequestError(
+                200, "INVALID_MANIFEST", f"{item[1]}: the answer is not a JSON manifest"))
+
+        buffer = ParseBuffer(parse, invalid)
+
+        async def one(repository: str, digest: str) -> None:
+            answer = await fetch(repository, digest)
+            buffer.add((repository, digest, *(answer if isinstance(answer, tuple) else (answer,))))
+
+        failures = await bounded(pairs, one, workers)
+        for (repository, _), failure in zip(pairs, failures, strict=True):
+            if failure is not None:
+                self.error(result, stage, repository, failure)
+        return buffer.frame()
 
     async def references(self, client: RegistryClient, result: RegistryResult) -> pl.DataFrame:
         """Children of every index, from the single-manifest GET (the listing does not carry them). Answers
@@ -365,10 +376,9 @@ class Collector:
         registry = result.row["registry"]
         indexes = result.manifests.filter(pl.col("media_type").is_in(mt.INDEX_TYPES))
         pairs = indexes.select("repository", "digest").rows()
-        answers = await bounded(pairs, client.manifest_attributes, client.workers)
-        items = self._answers(result, "references", pairs, answers)
-        result.references = self._parse_each(result, "references", items,
-                                              lambda batch: pages.references(registry, batch))
+        result.references = await self._fetch_parsed(result, "references", pairs, client.manifest_attributes,
+                                                      lambda batch: pages.references(registry, batch),
+                                                      client.workers)
         return result.references.select("repository", pl.col("child_digest").alias("digest"))
 
     async def contents(self, client: RegistryClient, result: RegistryResult, children: pl.DataFrame) -> None:
@@ -391,11 +401,10 @@ class Collector:
 
         async def content(repo: str, digest: str) -> tuple:
             body, content_type = await client.manifest_content(repo, digest)
-            return body, len(body), content_type
+            return len(body), content_type, body
 
-        answers = await bounded(pairs, content, client.workers)
-        items = self._answers(result, "content", pairs, answers)
-        documents = self._parse_each(result, "content", items, pages.manifest_documents)
+        documents = await self._fetch_parsed(result, "content", pairs, content, pages.manifest_documents,
+                                             client.workers)
         result.content = documents.select("repository", "digest", "artifact_type", "subject")
         if self.opts.layers:
             result.layers = pages.layers(result.row["registry"], documents)

@@ -124,9 +124,8 @@ _MANIFEST_DOC = pl.Struct({
 
 
 def _documents(items: list[tuple], doc_schema: pl.Struct, extra: dict) -> pl.DataFrame:
-    """One frame row per ``(repository, digest, body, *extra values)``, the body parsed as ``doc``."""
-    rows = [(repo, digest, *values, body) for repo, digest, body, *values in items]
-    return _read_wrapped(rows, {"repository": pl.String, "digest": pl.String, **extra}, "doc", doc_schema)
+    """One frame row per ``(repository, digest, *extra values, body)``, the body parsed as ``doc``."""
+    return _read_wrapped(items, {"repository": pl.String, "digest": pl.String, **extra}, "doc", doc_schema)
 
 
 def references(registry: str, items: list[tuple[str, str, bytes]]) -> pl.DataFrame:
@@ -140,8 +139,8 @@ def references(registry: str, items: list[tuple[str, str, bytes]]) -> pl.DataFra
                            "architecture", "os"))
 
 
-def manifest_documents(items: list[tuple[str, str, bytes, int, str | None]]) -> pl.DataFrame:
-    """Manifest bytes ``(repository, digest, body, length, content type)`` parsed: repository, digest,
+def manifest_documents(items: list[tuple[str, str, int, str | None, bytes]]) -> pl.DataFrame:
+    """Manifest bytes ``(repository, digest, length, content type, body)`` parsed: repository, digest,
     artifact_type, subject, and the descriptors (for the layers table)."""
     df = _documents(items, _MANIFEST_DOC, {"length": pl.Int64, "content_type": pl.String})
     doc = pl.col("doc")

@@ -7,11 +7,11 @@ from acrlib import pages
 
 def test_a_document_that_is_not_json_is_left_out_and_named():
     items = [
-        ("app", "sha256:good1", b'{"mediaType": "application/vnd.oci.image.manifest.v1+json",\n "layers": []}', 60,
-         None),
-        ("app", "sha256:bad", b"<html>proxy error</html>", 24, "text/html"),
-        ("web", "sha256:good2", b'{"subject": {"digest": "sha256:s", "size": 2}, "artifactType": "x"}', 55,
-         "application/vnd.oci.image.manifest.v1+json"),
+        ("app", "sha256:good1", 60, None,
+         b'{"mediaType": "application/vnd.oci.image.manifest.v1+json",\n "layers": []}'),
+        ("app", "sha256:bad", 24, "text/html", b"<html>proxy error</html>"),
+        ("web", "sha256:good2", 55, "application/vnd.oci.image.manifest.v1+json",
+         b'{"subject": {"digest": "sha256:s", "size": 2}, "artifactType": "x"}'),
     ]
     frame, bad = pages.parse_batch(items, pages.manifest_documents)
     assert [b[1] for b in bad] == ["sha256:bad"]
