@@ -167,13 +167,14 @@ class ParseBuffer:
     """Answers parsed into frames in chunks as they arrive, so that raw JSON (several times the size of the
     frame it becomes) never piles up for a whole registry. ``parse(items)`` makes a frame of items whose last
     element is the raw body; an item that is not valid JSON is left out and handed to ``invalid``, the rest of
-    its chunk is kept."""
+    its chunk is kept. ``then(frame)``, when given, finishes each chunk's frame."""
 
     CHUNK_BYTES = 2 << 20
 
-    def __init__(self, parse, invalid):
+    def __init__(self, parse, invalid, then=None):
         self._parse = parse
         self._invalid = invalid
+        self._then = then or (lambda frame: frame)
         self._pending: list[tuple] = []
         self._size = 0
         self._frames: list[pl.DataFrame] = []
@@ -189,14 +190,14 @@ class ParseBuffer:
             return
         pending, self._pending, self._size = self._pending, [], 0
         frame, bad = pages.parse_batch(pending, self._parse)
-        self._frames.append(frame)
+        self._frames.append(self._then(frame))
         for item in bad:
             self._invalid(item)
 
     def frame(self) -> pl.DataFrame:
         self.flush()
         if not self._frames:
-            return self._parse([])
+            return self._then(self._parse([]))
         frames, self._frames = self._frames, []
         return pl.concat(frames, how="vertical", rechunk=False)
 
@@ -212,6 +213,7 @@ class RegistryResult:
     layers: pl.DataFrame | None = None
     content: pl.DataFrame | None = None  # repository, digest, artifact_type, subject
     errors: list[dict] = field(default_factory=list)
+    bad_times: dict[str, int] = field(default_factory=dict)  # table -> timestamps that did not parse
     requests: int = 0
     tables: dict[str, pl.DataFrame] = field(default_factory=dict)
 
@@ -284,7 +286,13 @@ class Collector:
                         self.error(result, stage, item[0], AcrRequestError(
                             200, "INVALID_PAGE", f"a page of the {stage} listing is not valid JSON; left out"))
 
-                return ParseBuffer(lambda batch: parse(row["registry"], batch), invalid)
+                def times(frame: pl.DataFrame) -> pl.DataFrame:
+                    # Parsed per chunk: 8 bytes a value instead of a ~28-character string held until the end.
+                    frame, failures = pages.parse_times(stage, frame)
+                    result.bad_times[stage] = result.bad_times.get(stage, 0) + failures
+                    return frame
+
+                return ParseBuffer(lambda batch: parse(row["registry"], batch), invalid, times)
 
             buffers = (listing("manifests", pages.manifests), listing("tags", pages.tags))
             failures = await bounded([(client, result, n, buffers) for n in names], self.list_repository,
@@ -427,6 +435,7 @@ class Collector:
         result.repositories = []
         for name, df in tables.items():
             df, failures = pages.parse_times(name, df)
+            failures += result.bad_times.get(name, 0)
             if failures:
                 self.error(result, "parse", None, AcrRequestError(
                     None, "BAD_TIMESTAMP", f"{failures} timestamps in {name} could not be parsed"))
