@@ -108,6 +108,21 @@ def test_a_listing_page_that_is_not_json_is_reported_and_the_rest_is_exact():
     assert inventory.tags.equals(truth["tags"])
 
 
+def test_timestamps_that_do_not_parse_are_counted_once_and_left_null():
+    repos = sorted(TENANT.registry(BASIC).repositories)
+    inventory, truth, _ = collect_with(Faults(garbled_times={BASIC: (repos[0],)}))
+    garbled = (pl.col("registry") == BASIC) & (pl.col("repository") == repos[0])
+    expected = truth["manifests"].filter(garbled).height
+    assert expected > 0
+    assert status(inventory) == {PREMIUM: "complete", STANDARD: "complete", BASIC: "partial"}
+    assert inventory.errors.select("registry", "stage", "code", "message").rows() == [
+        (BASIC, "parse", "BAD_TIMESTAMP", f"{expected} timestamps in manifests could not be parsed")]
+    got = inventory.manifests
+    assert got.filter(garbled)["created_at"].null_count() == expected
+    assert got.drop("created_at").equals(truth["manifests"].drop("created_at"))
+    assert got.filter(~garbled).equals(truth["manifests"].filter(~garbled))
+
+
 @pytest.mark.parametrize("faults", [Faults(denied=(PREMIUM, STANDARD, BASIC))])
 def test_when_every_registry_fails_the_inventory_still_comes_back(faults):
     inventory, _, _ = collect_with(faults)

@@ -24,6 +24,8 @@ class Faults:
         listings while the repository's manifestCount still counts them.
     truncated_listings: registry -> repositories whose manifest listing answers are cut off mid-body: status
         200, not valid JSON (what a broken proxy or a connection dropped mid-answer can hand a client).
+    garbled_times: registry -> repositories whose manifest listings give every ``createdTime`` as text that
+        is not a time.
     """
 
     error_rate: float = 0.0
@@ -35,6 +37,7 @@ class Faults:
     denied_repositories: dict[str, tuple[str, ...]] = field(default_factory=dict)
     hidden_manifests: dict[str, int] = field(default_factory=dict)
     truncated_listings: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    garbled_times: dict[str, tuple[str, ...]] = field(default_factory=dict)
     seed: int = 0
 
     def __post_init__(self):
@@ -46,7 +49,7 @@ class Faults:
             raise ValueError("Faults.token_lifetime_s must be positive")
         object.__setattr__(self, "denied", tuple(self.denied))
         object.__setattr__(self, "vanished", tuple(self.vanished))
-        for name in ("denied_repositories", "truncated_listings"):
+        for name in ("denied_repositories", "truncated_listings", "garbled_times"):
             object.__setattr__(self, name, {k: tuple(v) for k, v in dict(getattr(self, name)).items()})
 
     @classmethod
@@ -69,4 +72,4 @@ class Faults:
     def registries(self) -> set[str]:
         """Registries any fault is aimed at."""
         return {*self.denied, *self.vanished, *self.fail_after, *self.denied_repositories, *self.hidden_manifests,
-                *self.truncated_listings}
+                *self.truncated_listings, *self.garbled_times}
