@@ -6,10 +6,12 @@ STAMP  := $(VENV)/.installed-stamp
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# editable_mode=compat puts the checkout on sys.path: a folder named acrlib in the working directory
+	@# cannot shadow the package (the default editable finder runs after it).
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
-.PHONY: install report test lint format bench clean
+.PHONY: install report test test-fast lint format docs bench clean
 
 install: $(STAMP)
 
@@ -21,6 +23,14 @@ report: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check acrlib tests benchmarks
 	$(BIN)/python -m pytest
+
+## the unit lane alone: in-process, no emulator process, under 30 s
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests/unit -q
+
+## regenerate the README's table reference from acrlib/schema.py (a test fails when they differ)
+docs: $(STAMP)
+	$(BIN)/python -c 'import acrlib.schema; acrlib.schema.write_readme("README.md")'
 
 lint: $(STAMP)
 	$(BIN)/ruff check acrlib tests benchmarks

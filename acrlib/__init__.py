@@ -1,22 +1,50 @@
 """acrlib: every registry, repository, manifest and tag of a tenant's Azure Container Registries, as polars
-tables, with analysis and notebook reports."""
+tables, with analysis and notebook reports.
 
-__version__ = "0.1.0"
+Where things are: the core (``schema``, ``inventory``, ``snapshots``, ``errors``, ``sources``) and three
+wings that use it: ``collection`` (talks to Azure), ``analysis`` (pure functions over an Inventory) and
+``report`` (charts, tables, running notebooks). ``emulator`` stands apart, for tests and demos.
+"""
 
 from . import sources
+from ._version import __version__
+from .analysis import (
+    History,
+    collection_status,
+    cost,
+    cost_over_time,
+    duplicates,
+    growth,
+    headline,
+    history,
+    posture,
+    posture_matrix,
+    projection,
+    purge_commands,
+    purge_plan,
+    reclaimable,
+    storage,
+    summary,
+    tag_churn,
+)
 from .collection import collect, collect_async
-from .cost import cost
-from .errors import SignInRequired
+from .errors import (
+    AcrlibError,
+    ArmError,
+    RegistryError,
+    ReportError,
+    RequestFailed,
+    SignInRequired,
+    SnapshotError,
+    TokenError,
+)
 from .inventory import Inventory
-from .posture import posture, posture_matrix
-from .purge import purge_commands, purge_plan
+from .report.tables import headline_table
 from .schema import TABLES
-from .stored_bytes import duplicates, reclaimable, storage
-from .summary import collection_status, headline, headline_table, summary
-from .trends import History, cost_over_time, growth, history, projection, tag_churn
 
 __all__ = [
-    "TABLES", "History", "Inventory", "SignInRequired", "__version__", "collect", "collect_async",
+    "TABLES", "AcrlibError", "ArmError", "History", "Inventory", "RegistryError", "ReportError", "RequestFailed",
+    "SignInRequired", "SnapshotError", "TokenError", "__version__", "collect", "collect_async",
     "collection_status", "cost", "cost_over_time", "duplicates", "growth", "headline", "headline_table", "history",
     "posture", "posture_matrix", "projection", "purge_commands", "purge_plan", "reclaimable", "sources", "storage",
     "summary", "tag_churn",

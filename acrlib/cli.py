@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from acrlib._version import __version__
+
 
 def _emulator(args: argparse.Namespace) -> int:
     from acrlib.emulator import Emulator
@@ -34,10 +36,10 @@ def _emulator(args: argparse.Namespace) -> int:
 def _collect(args: argparse.Namespace) -> int:
     from acrlib import sources
 
-    sources.check(args.source)
-    if Path(args.source).exists():
+    source = sources.parse(args.source)
+    if not source.collects:
         raise ValueError("collect needs 'azure' or 'emulator:PRESET' as --source, not a snapshot")
-    inventory = sources.load(args.source, subscriptions=args.subscription or None,
+    inventory = sources.load(source, subscriptions=args.subscription or None,
                              registries=args.registry or None, progress=not args.no_progress,
                              layers=args.layers, referrers=args.referrers)
     path = inventory.to_parquet(args.out)
@@ -53,15 +55,16 @@ def _collect(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from acrlib import report
+    from acrlib import report, sources
 
+    source = sources.parse(args.source)
     declared = report.declared_parameters()
     parameters = {}
     for name, value in args.parameter or []:
         if name not in declared:
             raise ValueError(f"unknown report parameter {name!r}; the report declares {', '.join(declared)}")
         parameters[name] = report.convert(name, value, declared[name])
-    html = report.run_report(source=args.source, out=args.out, parameters=parameters, timeout_s=args.timeout)
+    html = report.run_report(source=source, out=args.out, parameters=parameters, timeout_s=args.timeout)
     print(html)
     return 0
 
@@ -69,6 +72,7 @@ def _report(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="acrlib", description="Every repository, manifest and tag of every "
                                      "Azure Container Registry in a tenant, as polars tables and reports.")
+    parser.add_argument("--version", action="version", version=f"acrlib {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     col = commands.add_parser("collect", help="collect every registry, repository, manifest and tag into a snapshot")
@@ -103,8 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from acrlib.errors import RequestFailed, SignInRequired
-    from acrlib.report import ReportError
+    from acrlib.errors import ReportError, RequestFailed, SignInRequired
 
     try:
         return args.func(args)

@@ -1,36 +1,15 @@
-"""`Inventory`: the collected tables of a tenant at one point in time, and their Parquet snapshots.
-
-A snapshot is a directory ``snapshot=<UTC time>/`` holding one Parquet file per table and
-``inventory.json`` (collection time and settings). Many snapshots under one root form a Hive-partitioned
-dataset other engines read too, e.g. DuckDB: ``read_parquet('root/*/manifests.parquet', hive_partitioning=1)``.
-Snapshots are written to a hidden temporary directory and renamed into place, so a reader never sees half a
-snapshot.
-"""
+"""`Inventory`: the collected tables of a tenant at one point in time (see ``snapshots`` for them on disk)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
-import shutil
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from . import schema
-
-META_FILE = "inventory.json"
-SNAPSHOT_PREFIX = "snapshot="
-
-
-def snapshot_name(collected_at: dt.datetime) -> str:
-    return SNAPSHOT_PREFIX + collected_at.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-
-
-def snapshot_time(name: str) -> dt.datetime:
-    return dt.datetime.strptime(name.removeprefix(SNAPSHOT_PREFIX), "%Y%m%dT%H%M%S%fZ").replace(tzinfo=dt.UTC)
+from . import schema, snapshots
 
 
 @dataclass
@@ -77,65 +56,12 @@ class Inventory:
         return self.errors.height == 0 and bool((self.registries["status"] == "complete").all())
 
     def to_parquet(self, root: str | os.PathLike) -> Path:
-        """Write this inventory as one snapshot under ``root``; returns the snapshot directory."""
-        root = Path(root)
-        root.mkdir(parents=True, exist_ok=True)
-        final = root / snapshot_name(self.collected_at)
-        if final.exists():
-            raise FileExistsError(f"a snapshot for {self.collected_at.isoformat()} already exists: {final}")
-        tmp = root / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
-        try:
-            for name, df in self.tables().items():
-                df.write_parquet(tmp / f"{name}.parquet", statistics=True)
-            meta = {"collected_at": self.collected_at.isoformat(), "schema_version": 1,
-                    "tables": {name: getattr(self, name).height for name in schema.TABLES}, **self.metadata}
-            (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
-            _fsync_dir(tmp)
-            os.rename(tmp, final)
-            _fsync_dir(root)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return final
+        """Write this inventory as one snapshot under ``root``; returns the snapshot folder."""
+        return snapshots.write(root, self.tables(), self.collected_at, self.metadata)
 
     @classmethod
     def read_parquet(cls, path: str | os.PathLike) -> Inventory:
-        """Read a snapshot directory, or the latest snapshot under a root of snapshots."""
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"no snapshot at {path}")
-        if not (path / META_FILE).exists():
-            snapshots = list_snapshots(path)
-            if not snapshots:
-                raise FileNotFoundError(f"{path} holds no acrlib snapshot ({META_FILE} or {SNAPSHOT_PREFIX}* folders)")
-            path = snapshots[-1]
-        meta = json.loads((path / META_FILE).read_text())
-        tables = {}
-        for name in schema.TABLES:
-            file = path / f"{name}.parquet"
-            tables[name] = pl.read_parquet(file) if file.exists() else schema.empty(name)
-        collected_at = dt.datetime.fromisoformat(meta.pop("collected_at"))
-        meta.pop("tables", None)
-        meta.pop("schema_version", None)
-        return cls.from_tables(tables, collected_at=collected_at, metadata=meta)
-
-
-def list_snapshots(root: str | os.PathLike) -> list[Path]:
-    """Complete snapshot directories under ``root``, oldest first (temporary ones are ignored)."""
-    root = Path(root)
-    return sorted(p for p in root.glob(f"{SNAPSHOT_PREFIX}*") if p.is_dir() and (p / META_FILE).exists())
-
-
-def _fsync_dir(path: Path) -> None:
-    if os.name != "posix":
-        return
-    for file in path.iterdir():
-        if file.is_file():
-            with open(file, "rb") as f:
-                os.fsync(f.fileno())
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        """Read a snapshot folder, or the latest snapshot under a root of snapshots."""
+        snapshot = snapshots.locate(path)
+        tables, meta = snapshots.read(snapshot)
+        return cls.from_tables(tables, collected_at=snapshot.collected_at, metadata=meta)

@@ -1,135 +1,163 @@
-"""The tables acrlib produces, declared once.
+"""The tables acrlib produces, declared once: every column's name, type, unit and meaning.
 
 Every stage (collector, emulator truth, snapshots, analysis) builds its frames through :func:`frame` or
-:func:`conform`, so a column is spelled and typed in exactly one place. Sizes are bytes (Int64); times are
-``Datetime("us", "UTC")``.
+:func:`conform`, so a column is spelled and typed in exactly one place, and the README's table reference is
+:func:`markdown` (a test keeps them equal). Sizes are bytes (Int64); times are ``Datetime("us", "UTC")``.
+
+To add a column: declare it here (a test then fails until ``make docs`` regenerates the README's
+reference), fill it where its table is built (``collection/parse.py`` for listing fields,
+``collection/collector.py`` for the rest), and in the emulator's ``truth.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import polars as pl
 
 TIME = pl.Datetime("us", "UTC")
-
-# The four changeable attributes ACR keeps on repositories, manifests and tags (locks are write/delete off).
-FLAGS: dict[str, pl.DataType] = {
-    "delete_enabled": pl.Boolean(),
-    "write_enabled": pl.Boolean(),
-    "read_enabled": pl.Boolean(),
-    "list_enabled": pl.Boolean(),
-}
-
 TAG_PAIRS = pl.List(pl.Struct({"key": pl.String(), "value": pl.String()}))
 
-REGISTRIES: dict[str, pl.DataType] = {
-    "id": pl.String(),
-    "tenant_id": pl.String(),
-    "subscription_id": pl.String(),
-    "subscription_name": pl.String(),
-    "resource_group": pl.String(),
-    "registry": pl.String(),
-    "login_server": pl.String(),
-    "location": pl.String(),
-    "sku": pl.String(),
-    "created_at": TIME,
-    "provisioning_state": pl.String(),
-    "admin_user_enabled": pl.Boolean(),
-    "public_network_access": pl.String(),
-    "network_default_action": pl.String(),
-    "anonymous_pull_enabled": pl.Boolean(),
-    "data_endpoint_enabled": pl.Boolean(),
-    "retention_enabled": pl.Boolean(),
-    "retention_days": pl.Int64(),
-    "soft_delete_enabled": pl.Boolean(),
-    "soft_delete_days": pl.Int64(),
-    "quarantine_enabled": pl.Boolean(),
-    "zone_redundancy": pl.String(),
-    "tags": TAG_PAIRS,
-    "storage_used_bytes": pl.Int64(),
-    "storage_included_bytes": pl.Int64(),
-    "repository_count": pl.Int64(),
-    "status": pl.String(),  # complete | partial | failed
-}
 
-REPOSITORIES: dict[str, pl.DataType] = {
-    "registry": pl.String(),
-    "repository": pl.String(),
-    "created_at": TIME,
-    "last_updated_at": TIME,
-    "manifest_count": pl.Int64(),
-    "tag_count": pl.Int64(),
-    **FLAGS,
-}
+@dataclass(frozen=True)
+class Column:
+    """One column: its polars type, unit (``bytes``, ``UTC`` or None) and a one-line meaning."""
 
-MANIFESTS: dict[str, pl.DataType] = {
-    "registry": pl.String(),
-    "repository": pl.String(),
-    "digest": pl.String(),
-    "media_type": pl.String(),
-    "config_media_type": pl.String(),
-    "artifact_type": pl.String(),
-    "kind": pl.String(),  # image | index | helm | signature | attestation | artifact
-    "architecture": pl.String(),
-    "os": pl.String(),
-    "size_bytes": pl.Int64(),
-    "created_at": TIME,
-    "last_updated_at": TIME,
-    "tags": pl.List(pl.String()),
-    **FLAGS,
-    "quarantine_state": pl.String(),
-    "subject": pl.String(),  # digest of the manifest this referrer points at (OCI `subject`)
-}
+    name: str
+    dtype: pl.DataType
+    description: str
+    unit: str | None = None
 
-TAGS: dict[str, pl.DataType] = {
-    "registry": pl.String(),
-    "repository": pl.String(),
-    "tag": pl.String(),
-    "digest": pl.String(),
-    "created_at": TIME,
-    "last_updated_at": TIME,
-    "signed": pl.Boolean(),
-    **FLAGS,
-}
 
-REFERENCES: dict[str, pl.DataType] = {
-    "registry": pl.String(),
-    "repository": pl.String(),
-    "index_digest": pl.String(),
-    "child_digest": pl.String(),
-    "architecture": pl.String(),
-    "os": pl.String(),
-}
+def _c(name: str, dtype: pl.DataType, description: str, unit: str | None = None) -> Column:
+    if unit is None and dtype == TIME:
+        unit = "UTC"
+    return Column(name, dtype, description, unit)
 
-LAYERS: dict[str, pl.DataType] = {
-    "registry": pl.String(),
-    "repository": pl.String(),
-    "manifest_digest": pl.String(),
-    "blob_digest": pl.String(),
-    "size_bytes": pl.Int64(),
-    "media_type": pl.String(),
-    "role": pl.String(),  # manifest | config | layer | child | subject
-}
 
-ERRORS: dict[str, pl.DataType] = {
-    "registry": pl.String(),
-    "repository": pl.String(),
-    "stage": pl.String(),
-    "http_status": pl.Int64(),
-    "code": pl.String(),
-    "message": pl.String(),
-    "at": TIME,
+def _flags(what: str) -> list[Column]:
+    """ACR's four changeable attributes (a lock is write or delete disabled)."""
+    return [
+        _c("delete_enabled", pl.Boolean(), f"the {what} can be deleted (false: locked)"),
+        _c("write_enabled", pl.Boolean(), f"the {what} can be overwritten or moved (false: locked)"),
+        _c("read_enabled", pl.Boolean(), f"the {what} can be pulled"),
+        _c("list_enabled", pl.Boolean(), f"the {what} appears in listings"),
+    ]
+
+
+COLUMNS: dict[str, tuple[Column, ...]] = {
+    "registries": (
+        _c("id", pl.String(), "ARM resource id"),
+        _c("tenant_id", pl.String(), "Entra ID tenant"),
+        _c("subscription_id", pl.String(), "subscription"),
+        _c("subscription_name", pl.String(), "subscription display name"),
+        _c("resource_group", pl.String(), "resource group"),
+        _c("registry", pl.String(), "registry name"),
+        _c("login_server", pl.String(), "data-plane host, e.g. contoso.azurecr.io"),
+        _c("location", pl.String(), "Azure region of the home replica"),
+        _c("sku", pl.String(), "Basic, Standard or Premium"),
+        _c("created_at", TIME, "when the registry was created"),
+        _c("provisioning_state", pl.String(), "ARM provisioning state"),
+        _c("admin_user_enabled", pl.Boolean(), "the shared admin username/password is on"),
+        _c("public_network_access", pl.String(), "Enabled or Disabled"),
+        _c("network_default_action", pl.String(), "firewall default action, Allow or Deny (Premium only)"),
+        _c("anonymous_pull_enabled", pl.Boolean(), "anyone may pull without signing in"),
+        _c("data_endpoint_enabled", pl.Boolean(), "dedicated data endpoints are on"),
+        _c("retention_enabled", pl.Boolean(), "untagged manifests are deleted after retention_days"),
+        _c("retention_days", pl.Int64(), "retention policy length", "days"),
+        _c("soft_delete_enabled", pl.Boolean(), "deleted artifacts are kept for soft_delete_days"),
+        _c("soft_delete_days", pl.Int64(), "soft-delete retention", "days"),
+        _c("quarantine_enabled", pl.Boolean(), "quarantine policy is on"),
+        _c("zone_redundancy", pl.String(), "Enabled or Disabled"),
+        _c("tags", TAG_PAIRS, "ARM resource tags, a list of key/value"),
+        _c("storage_used_bytes", pl.Int64(), "billed storage, from listUsages", "bytes"),
+        _c("storage_included_bytes", pl.Int64(), "storage the SKU includes, from listUsages", "bytes"),
+        _c("repository_count", pl.Int64(), "repositories in the catalog"),
+        _c("status", pl.String(), "complete, partial (some data) or failed (none): see the errors table"),
+    ),
+    "repositories": (
+        _c("registry", pl.String(), "registry name"),
+        _c("repository", pl.String(), "repository name, may contain /"),
+        _c("created_at", TIME, "when it was created (ACR may report it after last_updated_at)"),
+        _c("last_updated_at", TIME, "last push, tag or attribute change"),
+        _c("manifest_count", pl.Int64(), "manifests the repository reports"),
+        _c("tag_count", pl.Int64(), "tags the repository reports"),
+        *_flags("repository"),
+    ),
+    "manifests": (
+        _c("registry", pl.String(), "registry name"),
+        _c("repository", pl.String(), "repository name"),
+        _c("digest", pl.String(), "sha256 digest of the manifest's bytes"),
+        _c("media_type", pl.String(), "manifest media type (Docker v2, OCI manifest or index, ...)"),
+        _c("config_media_type", pl.String(), "media type of the config blob"),
+        _c("artifact_type", pl.String(), "OCI artifactType, from the manifest's bytes"),
+        _c("kind", pl.String(), "image, index, helm, signature, attestation or artifact"),
+        _c("architecture", pl.String(), "CPU architecture (null for an index)"),
+        _c("os", pl.String(), "operating system (null for an index)"),
+        _c("size_bytes", pl.Int64(), "ACR's imageSize: config + layers + manifest; an index includes its "
+                                     "children, so summing it overstates storage", "bytes"),
+        _c("created_at", TIME, "when it was pushed"),
+        _c("last_updated_at", TIME, "last push, tag move or attribute change"),
+        _c("tags", pl.List(pl.String()), "tags pointing at it (empty: untagged)"),
+        *_flags("manifest"),
+        _c("quarantine_state", pl.String(), "quarantine scan state, e.g. Passed or Quarantined"),
+        _c("subject", pl.String(), "digest an OCI referrer points at"),
+    ),
+    "tags": (
+        _c("registry", pl.String(), "registry name"),
+        _c("repository", pl.String(), "repository name"),
+        _c("tag", pl.String(), "tag name"),
+        _c("digest", pl.String(), "manifest it points at"),
+        _c("created_at", TIME, "when the tag was created"),
+        _c("last_updated_at", TIME, "last time it moved or changed"),
+        _c("signed", pl.Boolean(), "ACR's Docker Content Trust flag"),
+        *_flags("tag"),
+    ),
+    "references": (
+        _c("registry", pl.String(), "registry name"),
+        _c("repository", pl.String(), "repository name"),
+        _c("index_digest", pl.String(), "the index or manifest list"),
+        _c("child_digest", pl.String(), "a manifest it references"),
+        _c("architecture", pl.String(), "the child's platform architecture"),
+        _c("os", pl.String(), "the child's platform OS"),
+    ),
+    "layers": (
+        _c("registry", pl.String(), "registry name"),
+        _c("repository", pl.String(), "repository name"),
+        _c("manifest_digest", pl.String(), "the manifest whose bytes name the blob"),
+        _c("blob_digest", pl.String(), "the blob (or manifest, for child and subject)"),
+        _c("size_bytes", pl.Int64(), "its size as the descriptor gives it", "bytes"),
+        _c("media_type", pl.String(), "its media type"),
+        _c("role", pl.String(), "manifest (its own bytes), config, layer, child or subject"),
+    ),
+    "errors": (
+        _c("registry", pl.String(), "registry the failure belongs to"),
+        _c("repository", pl.String(), "repository, or null for the registry as a whole"),
+        _c("stage", pl.String(), "what was being read: catalog, repository, manifests, tags, references, "
+                                 "content, reconcile, usage, ..."),
+        _c("http_status", pl.Int64(), "HTTP status, null when nothing answered"),
+        _c("code", pl.String(), "the service's error code or acrlib's (CONNECTION_ERROR, COUNT_MISMATCH, "
+                                "INVALID_PAGE, INVALID_MANIFEST, BAD_TIMESTAMP, ...)"),
+        _c("message", pl.String(), "what went wrong, secrets removed"),
+        _c("at", TIME, "when it happened"),
+    ),
 }
 
 TABLES: dict[str, dict[str, pl.DataType]] = {
-    "registries": REGISTRIES,
-    "repositories": REPOSITORIES,
-    "manifests": MANIFESTS,
-    "tags": TAGS,
-    "references": REFERENCES,
-    "layers": LAYERS,
-    "errors": ERRORS,
+    table: {c.name: c.dtype for c in columns} for table, columns in COLUMNS.items()
+}
+FLAGS = tuple(c.name for c in _flags(""))
+
+# What each table holds, one line (the README's reference and `describe` show it).
+PURPOSE: dict[str, str] = {
+    "registries": "one row per registry; fields Resource Graph does not return are null",
+    "repositories": "one row per repository",
+    "manifests": "one row per manifest (image, index, chart, signature, ...) of each repository",
+    "tags": "one row per tag",
+    "references": "the children of every index (only the single-manifest GET returns them)",
+    "layers": "with `layers=True`: every blob each manifest names",
+    "errors": "one row per failure; every registry not `complete` has rows here",
 }
 
 # The natural key of each table: what makes a row unique and how tables are sorted for comparison.
@@ -154,6 +182,35 @@ def schema(table: str) -> pl.Schema:
         return pl.Schema(TABLES[table])
     except KeyError:
         raise KeyError(f"unknown table {table!r}; tables are {', '.join(TABLES)}") from None
+
+
+def describe(table: str) -> pl.DataFrame:
+    """The columns of ``table``: name, type, unit and description."""
+    schema(table)
+    return pl.DataFrame([(c.name, str(c.dtype), c.unit, c.description) for c in COLUMNS[table]],
+                        schema={"column": pl.String, "type": pl.String, "unit": pl.String,
+                                "description": pl.String}, orient="row")
+
+
+def markdown() -> str:
+    """The README's table reference, generated from the declarations above."""
+    parts = []
+    for table, columns in COLUMNS.items():
+        parts.append(f"**{table}**: {PURPOSE[table]}.\n\n| column | type | unit | meaning |\n|---|---|---|---|")
+        for c in columns:
+            parts.append(f"| `{c.name}` | {_type_name(c.dtype)} | {c.unit or ''} | {c.description} |")
+        parts.append("")
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def _type_name(dtype: pl.DataType) -> str:
+    if dtype == TIME:
+        return "datetime"
+    if dtype == TAG_PAIRS:
+        return "list of key/value"
+    if isinstance(dtype, pl.List):
+        return f"list of {_type_name(dtype.inner)}"
+    return {pl.String(): "string", pl.Int64(): "int64", pl.Boolean(): "bool"}.get(dtype, str(dtype))
 
 
 def empty(table: str) -> pl.DataFrame:
@@ -192,3 +249,22 @@ def concat(table: str, frames: Iterable[pl.DataFrame]) -> pl.DataFrame:
 def sort(table: str, df: pl.DataFrame) -> pl.DataFrame:
     """Sort by the table's natural key (for stable comparison and storage)."""
     return df.sort(KEYS[table], nulls_last=True)
+
+
+README_START = "<!-- tables: generated from acrlib/schema.py by `make docs` -->"
+README_END = "<!-- end of tables -->"
+
+
+def readme_block() -> str:
+    """What stands between the README's table markers."""
+    return f"{README_START}\n\n{markdown()}\n{README_END}"
+
+
+def write_readme(path: str) -> None:
+    """Rewrite the table reference between the README's markers (``make docs``)."""
+    from pathlib import Path
+
+    readme = Path(path)
+    text = readme.read_text()
+    start, end = text.index(README_START), text.index(README_END) + len(README_END)
+    readme.write_text(text[:start] + readme_block() + text[end:])

@@ -1,10 +1,12 @@
-"""Where an inventory comes from, named by one string (the CLI's and the report's ``source``):
+"""Where an inventory comes from, named by one string (the CLI's and the report's ``source``), parsed once by
+:func:`parse` into a :class:`Source` that the CLI, ``run_report`` and the notebooks pass on:
 
 - ``azure``: collect from Azure with the default credential;
 - ``emulator:PRESET``: start the local emulator with that preset, collect from it, stop it;
-- a path: read a snapshot (or the latest snapshot under a root of snapshots).
+- anything else is a path: a snapshot folder, or a root of snapshots (its latest one).
 
-This is the one place outside tests that may load the emulator, and only for ``emulator:`` sources.
+Each form is recognised by its prefix, in one table (:data:`KINDS`). This module is the glue between the
+core and the wings, and the one place outside tests that may load the emulator, only for ``emulator:``.
 """
 
 from __future__ import annotations
@@ -13,99 +15,151 @@ import atexit
 import datetime as dt
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from .collection import check_filters, collect
-from .inventory import META_FILE, Inventory, list_snapshots
-from .trends import History
+from . import snapshots
+from .analysis.history import History
+from .collection import collect
+from .collection.options import check_filters
+from .inventory import Inventory
 
+AZURE = "azure"
+EMULATOR = "emulator"
+SNAPSHOT = "snapshot"
 EMULATOR_PREFIX = "emulator:"
+SOURCE_HELP = "'azure', 'emulator:PRESET' or a snapshot folder"
+DEFAULT = "emulator:demo"
 
 
-def describe(source: str) -> str:
-    if source == "azure":
-        return "Azure (default credential)"
-    if source.startswith(EMULATOR_PREFIX):
-        return f"the local emulator ({source.removeprefix(EMULATOR_PREFIX)} tenant)"
-    return f"snapshot {source}"
+@dataclass(frozen=True)
+class Source:
+    """A parsed source: ``kind`` is ``azure``, ``emulator`` (with ``preset``) or ``snapshot`` (with
+    ``path``, absolute). ``str(source)`` gives the string form back."""
+
+    kind: str
+    preset: str | None = None
+    path: Path | None = None
+
+    def __str__(self) -> str:
+        if self.kind == EMULATOR:
+            return EMULATOR_PREFIX + self.preset
+        if self.kind == SNAPSHOT:
+            return str(self.path)
+        return AZURE
+
+    @property
+    def collects(self) -> bool:
+        """True for sources that collect (Azure, the emulator); False for a stored snapshot."""
+        return self.kind != SNAPSHOT
+
+    def describe(self) -> str:
+        if self.kind == AZURE:
+            return "Azure (default credential)"
+        if self.kind == EMULATOR:
+            return f"the local emulator ({self.preset} tenant)"
+        return f"snapshot {self.path}"
 
 
-def check(source: str) -> str:
-    """Validate a source string without touching the network; returns it."""
+def _azure(text: str) -> Source:
+    return Source(AZURE)
+
+
+def _emulator(text: str) -> Source:
+    from .emulator.generate import PRESETS
+
+    preset = text.removeprefix(EMULATOR_PREFIX)
+    if preset not in PRESETS:
+        raise ValueError(f"unknown emulator preset {preset!r} in source {text!r}; presets are {', '.join(PRESETS)}")
+    return Source(EMULATOR, preset=preset)
+
+
+def _snapshot(text: str) -> Source:
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise ValueError(f"source {text!r} is neither 'azure', 'emulator:PRESET' nor an existing snapshot path")
+    return Source(SNAPSHOT, path=path.resolve())
+
+
+# Prefix -> parser, tried in order; a string no prefix claims is a snapshot path.
+KINDS = ((AZURE, _azure), (EMULATOR_PREFIX, _emulator))
+
+
+def parse(source: str | Source) -> Source:
+    """The :class:`Source` a string names (a ``Source`` is returned as is). ``ValueError`` naming the problem,
+    without touching the network."""
+    if isinstance(source, Source):
+        return source
     if not isinstance(source, str) or not source:
-        raise ValueError("source must be 'azure', 'emulator:PRESET' or a snapshot path")
-    if source.startswith(EMULATOR_PREFIX):
-        from .emulator.tenant import PRESETS
-
-        preset = source.removeprefix(EMULATOR_PREFIX)
-        if preset not in PRESETS:
-            raise ValueError(f"unknown emulator preset {preset!r} in source {source!r}; "
-                             f"presets are {', '.join(PRESETS)}")
-    elif source != "azure" and not Path(source).exists():
-        raise ValueError(f"source {source!r} is neither 'azure', 'emulator:PRESET' nor an existing snapshot path")
-    return source
+        raise ValueError(f"source must be {SOURCE_HELP}, not {source!r}")
+    for prefix, parser in KINDS:
+        if source == prefix or (prefix.endswith(":") and source.startswith(prefix)):
+            return parser(source)
+    return _snapshot(source)
 
 
-def load(source: str, *, subscriptions=None, registries=None, progress: bool = True, seed: int = 7,
+def describe(source: str | Source) -> str:
+    return parse(source).describe()
+
+
+def load(source: str | Source, *, subscriptions=None, registries=None, progress: bool = True, seed: int = 7,
          **collect_args) -> Inventory:
     """An inventory from ``source`` (see the module docstring). Filters apply to collections; a snapshot is
     returned as stored."""
-    check(source)
+    source = parse(source)
     check_filters(subscriptions, registries)  # before starting anything
-    if source == "azure":
+    if source.kind == AZURE:
         return collect(subscriptions=subscriptions, registries=registries, progress=progress, **collect_args)
-    if source.startswith(EMULATOR_PREFIX):
+    if source.kind == EMULATOR:
         return _from_emulator(source, 0, None, seed, subscriptions=subscriptions, registries=registries,
                               progress=progress, **collect_args)
-    return Inventory.read_parquet(source)
+    return Inventory.read_parquet(source.path)
 
 
-def load_with_history(source: str, *, history: str | None = None, weeks: int = 8, subscriptions=None,
-                      registries=None, progress: bool = True, seed: int = 7, **collect_args
-                      ) -> tuple[Inventory, History | None]:
-    """The latest inventory from ``source`` and the history it belongs to.
+def load_with_history(source: str | Source, *, history: str | None = None, weeks: int = 8, subscriptions=None,
+                      registries=None, progress: bool = True, seed: int = 7, **collect_args):
+    """The latest inventory from ``source`` and the :class:`~acrlib.History` it belongs to (or None).
 
     - ``azure``: collect; with ``history`` (a folder), add the snapshot there and read every snapshot in it.
     - ``emulator:PRESET``: collect ``weeks + 1`` weekly snapshots, the last one today, while the emulated tenant
       evolves (into ``history``, or a temporary folder removed at exit).
     - a snapshot folder or a root of snapshots: read it; the root's snapshots are the history.
     """
-    check(source)
+    source = parse(source)
     check_filters(subscriptions, registries)
     if isinstance(weeks, bool) or not isinstance(weeks, int) or weeks < 0:
         raise ValueError(f"weeks must be a whole number >= 0, not {weeks!r}")
-    if source == "azure":
+    if source.kind == AZURE:
         inventory = collect(subscriptions=subscriptions, registries=registries, progress=progress, **collect_args)
         if not history:
             return inventory, None
         inventory.to_parquet(history)
         return inventory, History(history)
-    if source.startswith(EMULATOR_PREFIX):
+    if source.kind == EMULATOR:
         root = Path(history) if history else Path(tempfile.mkdtemp(prefix="acrlib-emulator-history-"))
         if not history:
             atexit.register(shutil.rmtree, root, True)
         inventory = _from_emulator(source, weeks, root, seed, subscriptions=subscriptions, registries=registries,
                                    progress=progress, **collect_args)
         return inventory, History(root)
-    path = Path(source)
-    inventory = Inventory.read_parquet(path)
-    root = path.parent if (path / META_FILE).exists() else path
-    return inventory, History(root) if list_snapshots(root) else None
+    inventory = Inventory.read_parquet(source.path)
+    root = snapshots.root_of(source.path)
+    return inventory, History(root) if snapshots.find(root) else None
 
 
-def _from_emulator(source: str, weeks: int, root: Path | None, seed: int, *, progress: bool, **collect_args
+def _from_emulator(source: Source, weeks: int, root: Path | None, seed: int, *, progress: bool, **collect_args
                    ) -> Inventory:
     """Start the emulator ``weeks`` before today, collect once a simulated week (each snapshot written under
     ``root`` when given) and return today's inventory."""
     from .emulator import Emulator
 
     start = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0) - dt.timedelta(weeks=weeks)
-    with Emulator(scale=source.removeprefix(EMULATOR_PREFIX), seed=seed, now=start) as emu:
+    with Emulator(scale=source.preset, seed=seed, now=start) as emu:
         for week in range(weeks + 1):
             if week:
                 emu.advance(7, seed=week)
             inventory = collect(**emu.connection(), progress=progress and week == weeks, **collect_args)
-            inventory.metadata["source"] = source
+            inventory.metadata["source"] = str(source)
             if root is not None:
                 inventory.to_parquet(root)
     return inventory

@@ -130,9 +130,9 @@ def run_floor(conn, job: dict) -> dict:
 
     import aiohttp
 
-    from acrlib.acr_auth import EntraToken
-    from acrlib.acr_client import RegistryClient, repo_path
-    from acrlib.http import AsyncCredential, Gate, Session, bounded
+    from acrlib.collection.http import AsyncCredential, Gate, Session, bounded
+    from acrlib.collection.registry import RegistryClient, repo_path
+    from acrlib.collection.tokens import EntraToken
 
     login, pairs = job["login_server"], [tuple(p) for p in job["pairs"]]
     repositories = sorted({repo for repo, _ in pairs})
@@ -245,7 +245,7 @@ def lower_bound(stats: pl.DataFrame, truth: dict, latency_s: float, throttled: b
     beyond the burst at the SKU's rate) or what latency allows (requests x latency / concurrency, plus the
     chain of dependent round trips: exchange, token, catalog, listing, references), whichever is longer;
     the slowest registry, plus Resource Graph discovery (two round trips)."""
-    from acrlib.collection import SKU_CONCURRENCY
+    from acrlib.collection.collector import SKU_CONCURRENCY
     from acrlib.skus import READ_OPS_PER_MIN
 
     skus = dict(truth["registries"].select("registry", "sku").iter_rows())

@@ -4,7 +4,7 @@ The library core never imports this package; tests, benchmarks, the CLI and the 
 """
 
 from .faults import Faults
+from .generate import PRESETS
 from .process import Emulator, EmulatorConnection, EmulatorError, attach
-from .tenant import PRESETS
 
 __all__ = ["PRESETS", "Emulator", "EmulatorConnection", "EmulatorError", "Faults", "attach"]

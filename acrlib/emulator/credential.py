@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
-from . import tokens
+from .server import tokens
 
 
 class EmulatorCredential:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from .tenant import DAY, TICKS, Registry, Repository, Tenant
+from .model import DAY, TICKS, Registry, Repository, Tenant
 
 NEW_REPOSITORY_STYLES = ["app"] * 6 + ["multiarch", "helm", "signed"]
 
@@ -109,7 +109,7 @@ def advance(tenant: Tenant, days: float, seed: int = 0) -> dict:
 
 
 def _new_repository(generator, reg: Registry, rng: random.Random, start: int, end: int, summary: Counter) -> None:
-    from .tenant import SERVICES, TEAMS
+    from .generate import SERVICES, TEAMS
 
     name = f"{rng.choice(TEAMS)}/{rng.choice(SERVICES)}-{len(reg.repositories)}"
     if name in reg.repositories:

@@ -1,56 +1,275 @@
-"""Realism knobs: injected failures, all off unless asked for."""
+"""Realism knobs: injected failures, all off unless asked for.
+
+Each fault is one class below with the hooks it needs; the server calls every hook of every active fault at
+the one place that hook belongs (tenant preparation, before a request, token checks, listings). Adding a fault
+is a class here, registered in :data:`FAULTS`, plus a test. ``Faults(name=value, ...)`` holds the active ones;
+``name`` is each class's ``name``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import re
+from typing import Any, ClassVar
+
+from .server.state import Reply, Reset, acr_errors
 
 
-@dataclass(frozen=True)
-class Faults:
-    """Failures the emulator injects.
+class Fault:
+    """One injected failure. Hooks are no-ops unless a subclass overrides them."""
 
-    error_rate / reset_rate: fraction of requests (data plane, token service and ARM) answered with a 5xx or
-        whose connection is reset, drawn from a seeded generator.
-    denied: registries with public network access disabled: every data-plane call, token calls included,
-        gets 403 ``DENIED`` "client with IP ... is not allowed access".
-    vanished: registries deleted after discovery: Resource Graph still lists them, their endpoint refuses
-        connections and ARM answers 404.
-    fail_after: registry -> number of data-plane requests after which it answers only 503 (fails mid-way).
-    token_lifetime_s: ACR refresh and access tokens stop being accepted this many seconds after issue,
-        although their ``exp`` claim says otherwise (tokens that expire early).
-    denied_repositories: registry -> repositories the caller has no permission on (tokens for them are issued
-        without those scopes, as ACR does for ABAC-scoped identities).
-    hidden_manifests: registry -> number of manifests set ``listEnabled: false``: ACR leaves them out of
-        listings while the repository's manifestCount still counts them.
-    truncated_listings: registry -> repositories whose manifest listing answers are cut off mid-body: status
-        200, not valid JSON (what a broken proxy or a connection dropped mid-answer can hand a client).
-    garbled_times: registry -> repositories whose manifest listings give every ``createdTime`` as text that
-        is not a time.
-    """
+    name: ClassVar[str]
 
-    error_rate: float = 0.0
-    reset_rate: float = 0.0
-    denied: tuple[str, ...] = ()
-    vanished: tuple[str, ...] = ()
-    fail_after: dict[str, int] = field(default_factory=dict)
-    token_lifetime_s: float | None = None
-    denied_repositories: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    hidden_manifests: dict[str, int] = field(default_factory=dict)
-    truncated_listings: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    garbled_times: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    seed: int = 0
+    def __init__(self, value: Any):
+        self.value = self.check(value)
 
-    def __post_init__(self):
-        for name in ("error_rate", "reset_rate"):
-            value = getattr(self, name)
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"Faults.{name} must be in [0, 1), got {value!r}")
-        if self.token_lifetime_s is not None and self.token_lifetime_s <= 0:
+    def check(self, value: Any) -> Any:
+        """Validate the setting (``ValueError`` naming the fault); returns it in its canonical form."""
+        return value
+
+    def to_json(self) -> Any:
+        return self.value
+
+    def registries(self) -> set[str]:
+        """Registries the fault is aimed at (they must exist in the tenant)."""
+        return set()
+
+    # --- hooks ---
+
+    def prepare(self, tenant) -> None:
+        """Change the tenant before the emulator serves it."""
+
+    def serves(self, registry: str) -> bool:
+        """False: nothing listens at the registry's endpoint (connections are refused)."""
+        return True
+
+    def arm_knows(self, registry: str) -> bool:
+        """False: ARM answers 404 for the registry resource."""
+        return True
+
+    def before(self, state, request, registry: str | None) -> None:
+        """Before a request is answered (``registry`` None for ARM): raise ``Reply`` or ``Reset`` to intervene."""
+
+    def token_valid(self, claims: dict, now: float) -> bool:
+        """False: the registry refuses an ACR token it issued."""
+        return True
+
+    def granted(self, registry: str, access: list[dict]) -> list[dict]:
+        """The access an ACR token is issued with, from what was asked for."""
+        return access
+
+    def listing(self, registry: str, repository: str, what: str, body: bytes) -> bytes:
+        """A listing page's body (``what`` is ``manifests`` or ``tags``) before it is sent."""
+        return body
+
+
+class _Registries(Fault):
+    """A fault aimed at a list of registries."""
+
+    def check(self, value) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = (value,)
+        return tuple(value)
+
+    def to_json(self) -> list[str]:
+        return list(self.value)
+
+    def registries(self) -> set[str]:
+        return set(self.value)
+
+
+class _PerRegistry(Fault):
+    """A fault with a setting per registry."""
+
+    def check(self, value) -> dict:
+        return dict(value)
+
+    def registries(self) -> set[str]:
+        return set(self.value)
+
+
+class _Repositories(_PerRegistry):
+    """registry -> repositories."""
+
+    def check(self, value) -> dict[str, tuple[str, ...]]:
+        return {registry: tuple(repos) for registry, repos in dict(value).items()}
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {k: list(v) for k, v in self.value.items()}
+
+    def hits(self, registry: str, repository: str) -> bool:
+        return repository in self.value.get(registry, ())
+
+
+class _Rate(Fault):
+    """A fraction of requests (data plane, token service and ARM), drawn from the server's seeded generator."""
+
+    def check(self, value) -> float:
+        value = float(value)
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"Faults.{self.name} must be in [0, 1), got {value!r}")
+        return value
+
+
+class Denied(_Registries):
+    """Registries with public network access disabled: every data-plane call, token calls included, gets 403
+    ``DENIED`` "client with IP ... is not allowed access"."""
+
+    name = "denied"
+
+    def prepare(self, tenant) -> None:
+        for reg in tenant.registries:
+            if reg.name in self.value:
+                reg.public_network_access = "Disabled"
+
+    def before(self, state, request, registry) -> None:
+        if registry in self.value:
+            raise Reply(403, acr_errors(
+                "DENIED", f"client with IP '{request.remote}' is not allowed access. Refer https://aka.ms/acr/firewall "
+                "to grant access."))
+
+
+class ResetRate(_Rate):
+    """A fraction of requests whose connection is reset without an answer."""
+
+    name = "reset_rate"
+
+    def before(self, state, request, registry) -> None:
+        if self.value and state.rng.random() < self.value:
+            raise Reset()
+
+
+class ErrorRate(_Rate):
+    """A fraction of requests answered with a 500, 502 or 503."""
+
+    name = "error_rate"
+
+    def before(self, state, request, registry) -> None:
+        if self.value and state.rng.random() < self.value:
+            status = state.rng.choice([500, 502, 503])
+            raise Reply(status, acr_errors("INTERNAL_ERROR" if status == 500 else "SERVICE_UNAVAILABLE",
+                                           "the service encountered an error, please retry"))
+
+
+class Vanished(_Registries):
+    """Registries deleted after discovery: Resource Graph still lists them, their endpoint refuses connections
+    and ARM answers 404."""
+
+    name = "vanished"
+
+    def serves(self, registry: str) -> bool:
+        return registry not in self.value
+
+    def arm_knows(self, registry: str) -> bool:
+        return registry not in self.value
+
+
+class FailAfter(_PerRegistry):
+    """registry -> number of data-plane requests after which it answers only 503 (fails mid-way)."""
+
+    name = "fail_after"
+
+    def __init__(self, value):
+        super().__init__(value)
+        self.served: dict[str, int] = {}
+
+    def before(self, state, request, registry) -> None:
+        limit = self.value.get(registry)
+        if limit is None:
+            return
+        self.served[registry] = self.served.get(registry, 0) + 1
+        if self.served[registry] > limit:
+            raise Reply(503, acr_errors("SERVICE_UNAVAILABLE", "the service is temporarily unavailable"))
+
+
+class TokenLifetime(Fault):
+    """ACR refresh and access tokens stop being accepted this many seconds after issue, although their ``exp``
+    claim says otherwise (tokens that expire early)."""
+
+    name = "token_lifetime_s"
+
+    def check(self, value) -> float:
+        value = float(value)
+        if value <= 0:
             raise ValueError("Faults.token_lifetime_s must be positive")
-        object.__setattr__(self, "denied", tuple(self.denied))
-        object.__setattr__(self, "vanished", tuple(self.vanished))
-        for name in ("denied_repositories", "truncated_listings", "garbled_times"):
-            object.__setattr__(self, name, {k: tuple(v) for k, v in dict(getattr(self, name)).items()})
+        return value
+
+    def token_valid(self, claims: dict, now: float) -> bool:
+        # "issued" has sub-second precision (iat is whole seconds).
+        return now - claims.get("issued", claims.get("iat", now)) <= self.value
+
+
+class DeniedRepositories(_Repositories):
+    """registry -> repositories the caller has no permission on (tokens for them are issued without those
+    scopes, as ACR does for ABAC-scoped identities)."""
+
+    name = "denied_repositories"
+
+    def granted(self, registry: str, access: list[dict]) -> list[dict]:
+        return [a for a in access if not (a["type"] == "repository" and self.hits(registry, a["name"]))]
+
+
+class HiddenManifests(_PerRegistry):
+    """registry -> number of manifests set ``listEnabled: false``: ACR leaves them out of listings while the
+    repository's manifestCount still counts them."""
+
+    name = "hidden_manifests"
+
+    def prepare(self, tenant) -> None:
+        for reg in tenant.registries:
+            hide = self.value.get(reg.name, 0)
+            for repo in sorted(reg.repositories.values(), key=lambda r: r.name):
+                for manifest in sorted(repo.manifests.values(), key=lambda m: m.digest)[:hide]:
+                    manifest.list_enabled = False
+                    manifest.listing = None
+                    hide -= 1
+                repo.changed()
+
+
+class TruncatedListings(_Repositories):
+    """registry -> repositories whose manifest listing answers are cut off mid-body: status 200, not valid JSON
+    (what a broken proxy or a connection dropped mid-answer can hand a client)."""
+
+    name = "truncated_listings"
+
+    def listing(self, registry, repository, what, body) -> bytes:
+        return body[:len(body) // 2] if what == "manifests" and self.hits(registry, repository) else body
+
+
+class GarbledTimes(_Repositories):
+    """registry -> repositories whose manifest listings give every ``createdTime`` as text that is not a time."""
+
+    name = "garbled_times"
+
+    def listing(self, registry, repository, what, body) -> bytes:
+        if what == "manifests" and self.hits(registry, repository):
+            return re.sub(rb'"createdTime": ?"[^"]*"', b'"createdTime":"last Tuesday"', body)
+        return body
+
+
+# Every fault, in the order their `before` hooks run.
+FAULTS: tuple[type[Fault], ...] = (Denied, ResetRate, ErrorRate, Vanished, FailAfter, TokenLifetime,
+                                   DeniedRepositories, HiddenManifests, TruncatedListings, GarbledTimes)
+_BY_NAME = {cls.name: cls for cls in FAULTS}
+
+
+class Faults:
+    """The failures an emulator injects: ``Faults(error_rate=0.1, denied=("contosodevacr",), seed=5)``.
+    Keywords are the ``name`` of each class in :data:`FAULTS` (see their docstrings); ``seed`` seeds the random
+    draws of the rate faults."""
+
+    def __init__(self, *, seed: int = 0, **settings):
+        unknown = set(settings) - set(_BY_NAME)
+        if unknown:
+            raise ValueError(f"unknown fault(s) {sorted(unknown)}; known faults are {sorted(_BY_NAME)}")
+        self.seed = int(seed)
+        self.active: tuple[Fault, ...] = tuple(cls(settings[cls.name]) for cls in FAULTS if settings.get(cls.name))
+
+    def __iter__(self):
+        return iter(self.active)
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{f.name}={f.value!r}" for f in self.active)
+        return f"Faults({settings})"
 
     @classmethod
     def coerce(cls, value: Faults | dict | None) -> Faults:
@@ -59,17 +278,12 @@ class Faults:
         if isinstance(value, cls):
             return value
         if isinstance(value, dict):
-            known = {f.name for f in fields(cls)}
-            unknown = set(value) - known
-            if unknown:
-                raise ValueError(f"unknown fault(s) {sorted(unknown)}; known faults are {sorted(known)}")
             return cls(**value)
         raise TypeError(f"faults must be a Faults, a dict or None, not {type(value).__name__}")
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {"seed": self.seed, **{f.name: f.to_json() for f in self.active}}
 
     def registries(self) -> set[str]:
         """Registries any fault is aimed at."""
-        return {*self.denied, *self.vanished, *self.fail_after, *self.denied_repositories, *self.hidden_manifests,
-                *self.truncated_listings, *self.garbled_times}
+        return set().union(*(f.registries() for f in self.active))

@@ -20,7 +20,8 @@ from acrlib import schema
 
 from .credential import AsyncEmulatorCredential, EmulatorCredential
 from .faults import Faults
-from .tenant import PRESETS, TICKS
+from .generate import PRESETS
+from .model import TICKS
 
 START_TIMEOUT_S = 300.0
 COMMAND_TIMEOUT_S = 300.0
@@ -80,7 +81,7 @@ class Emulator:
             return self
         self._workdir = Path(tempfile.mkdtemp(prefix="acrlib-emulator-"))
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "acrlib.emulator.serve"],
+            [sys.executable, "-m", "acrlib.emulator.server.main"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )

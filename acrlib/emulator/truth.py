@@ -6,7 +6,7 @@ import polars as pl
 
 from acrlib import schema, skus
 
-from .tenant import Registry, Tenant
+from .model import Registry, Tenant
 
 
 def _us(ticks: int) -> int:
@@ -43,7 +43,7 @@ def registry_row(tenant: Tenant, reg: Registry, login_server: str) -> dict:
         "admin_user_enabled": reg.admin_user_enabled,
         "public_network_access": reg.public_network_access,
         # Resource Graph rows carry networkRuleSet only for Premium and lack softDeletePolicy on Premium
-        # registries (see arm_api.registry_resource): what a reader cannot know is null in the truth.
+        # registries (see server/arm.registry_resource): what a reader cannot know is null in the truth.
         "network_default_action": reg.network_default_action if reg.sku == "Premium" else None,
         "anonymous_pull_enabled": reg.anonymous_pull_enabled,
         "data_endpoint_enabled": reg.data_endpoint_enabled,

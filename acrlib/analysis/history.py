@@ -1,0 +1,138 @@
+"""History: every snapshot under a root, read lazily, and what changes between them.
+
+Snapshots are what ``Inventory.to_parquet(root)`` writes (``root/snapshot=<time>/<table>.parquet``); each table
+scanned through :meth:`History.scan` carries a ``collected_at`` column. Sizes are bytes; rates are per day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import polars as pl
+
+from .. import schema, snapshots
+from ..inventory import Inventory
+from .cost import cost
+from .frames import PerRegistry
+
+
+class History:
+    """The snapshots under ``root``, oldest first by the collection time each records."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = snapshots.root_of(root)
+        self.snapshots = snapshots.find(self.root)
+        if not self.snapshots:
+            raise FileNotFoundError(f"{self.root} holds no acrlib snapshot (write some with inv.to_parquet(root))")
+        self.times = [s.collected_at for s in self.snapshots]
+
+    def __len__(self) -> int:
+        return len(self.snapshots)
+
+    def __repr__(self) -> str:
+        return f"History({self.root}, {len(self)} snapshots, {self.times[0]:%Y-%m-%d} .. {self.times[-1]:%Y-%m-%d})"
+
+    def scan(self, table: str) -> pl.LazyFrame:
+        """Every snapshot's ``table`` with a ``collected_at`` column, lazily."""
+        return snapshots.scan(self.snapshots, table)
+
+    def latest(self) -> Inventory:
+        return Inventory.read_parquet(self.snapshots[-1].path)
+
+
+def history(root: str | os.PathLike) -> History:
+    """Load every snapshot under ``root`` (lazily); a snapshot folder stands for the root it is in."""
+    return History(root)
+
+
+def _with_change(df: pl.DataFrame, keys: list[str], columns: list[str]) -> pl.DataFrame:
+    """Add ``<column>_change`` (since the previous snapshot) and ``days`` between them, per key."""
+    df = df.sort([*keys, "collected_at"])
+    changes = [(pl.col(c) - pl.col(c).shift(1).over(keys)).alias(f"{c}_change") for c in columns]
+    days = ((pl.col("collected_at") - pl.col("collected_at").shift(1).over(keys)).dt.total_seconds() / 86400)
+    return df.with_columns(*changes, days.alias("days_since_previous"))
+
+
+def growth(h: History) -> PerRegistry:
+    """Per snapshot, per registry (billed bytes, repositories, manifests, tags) and per repository (manifests,
+    tags, image bytes = sum of ``imageSize``), each with its change since the previous snapshot."""
+    manifests = h.scan("manifests").group_by("collected_at", "registry", "repository").agg(
+        pl.len().alias("manifests"), pl.col("size_bytes").sum().alias("image_bytes"))
+    tags = h.scan("tags").group_by("collected_at", "registry", "repository").agg(pl.len().alias("tags"))
+    repos = (h.scan("repositories").select("collected_at", "registry", "repository")
+             .join(manifests, on=["collected_at", "registry", "repository"], how="left")
+             .join(tags, on=["collected_at", "registry", "repository"], how="left")
+             .with_columns(pl.col("manifests", "tags", "image_bytes").fill_null(0)).collect())
+    regs = (h.scan("registries").select("collected_at", "registry", pl.col("storage_used_bytes").alias("billed_bytes"),
+                                        pl.col("storage_included_bytes").alias("included_bytes"), "status")
+            .collect()
+            .join(repos.group_by("collected_at", "registry").agg(
+                pl.len().alias("repositories"), pl.col("manifests").sum(), pl.col("tags").sum()),
+                on=["collected_at", "registry"], how="left")
+            .with_columns(pl.col("repositories", "manifests", "tags").fill_null(0)))
+    return PerRegistry(
+        registries=_with_change(regs, ["registry"], ["billed_bytes", "repositories", "manifests", "tags"]),
+        repositories=_with_change(repos, ["registry", "repository"], ["manifests", "tags", "image_bytes"]),
+    )
+
+
+def tag_churn(h: History) -> pl.DataFrame:
+    """Between consecutive snapshots, per registry: tags added, removed, and moved to another digest."""
+    tags = h.scan("tags").select("collected_at", "registry", "repository", "tag", "digest").collect()
+    rows = []
+    for before, after in zip(h.times, h.times[1:], strict=False):
+        old = tags.filter(pl.col("collected_at") == before).drop("collected_at")
+        new = tags.filter(pl.col("collected_at") == after).drop("collected_at")
+        key = ["registry", "repository", "tag"]
+        both = new.join(old, on=key, suffix="_before")
+        frame = pl.concat([
+            new.join(old, on=key, how="anti").group_by("registry").agg(pl.len().alias("added")),
+            old.join(new, on=key, how="anti").group_by("registry").agg(pl.len().alias("removed")),
+            both.filter(pl.col("digest") != pl.col("digest_before")).group_by("registry").agg(pl.len().alias("moved")),
+        ], how="diagonal").group_by("registry").agg(pl.col("added", "removed", "moved").sum())
+        rows.append(frame.with_columns(pl.lit(before, dtype=schema.TIME).alias("since"),
+                                       pl.lit(after, dtype=schema.TIME).alias("collected_at")))
+    empty = pl.DataFrame(schema={"registry": pl.String, "added": pl.UInt32, "removed": pl.UInt32,
+                                 "moved": pl.UInt32, "since": schema.TIME, "collected_at": schema.TIME})
+    out = pl.concat([empty, *rows], how="diagonal_relaxed") if rows else empty
+    return out.with_columns(pl.col("added", "removed", "moved").fill_null(0).cast(pl.Int64)).select(
+        "registry", "since", "collected_at", "added", "removed", "moved").sort("registry", "collected_at")
+
+
+def projection(h: History, window_days: float = 30) -> pl.DataFrame:
+    """Per registry: billed bytes now, included bytes, growth rate (least-squares bytes per day over the
+    snapshots of the last ``window_days``), and days until the SKU's included storage is used up at that rate
+    (0 when already over; null when not growing or with fewer than two snapshots in the window)."""
+    regs = growth(h).registries
+    latest = max(h.times)
+    recent = regs.filter(pl.col("collected_at") >= latest - dt.timedelta(days=window_days),
+                         pl.col("billed_bytes").is_not_null())
+    days = (pl.col("collected_at") - pl.col("collected_at").min()).dt.total_seconds() / 86400
+    fit = recent.with_columns(days.over("registry").alias("x")).group_by("registry").agg(
+        pl.len().alias("snapshots"),
+        (pl.cov("x", "billed_bytes") / pl.col("x").var()).alias("bytes_per_day"),
+    )
+    now = regs.filter(pl.col("collected_at") == latest).select("registry", "billed_bytes", "included_bytes")
+    out = now.join(fit, on="registry", how="left").with_columns(
+        pl.when(pl.col("snapshots") < 2).then(None).otherwise(pl.col("bytes_per_day")).alias("bytes_per_day"))
+    headroom = pl.col("included_bytes") - pl.col("billed_bytes")
+    return out.with_columns(
+        pl.when(headroom <= 0).then(pl.lit(0.0))
+        .when(pl.col("bytes_per_day") > 0).then(headroom / pl.col("bytes_per_day"))
+        .otherwise(None).alias("days_until_full"),
+    ).with_columns(
+        (pl.lit(latest, dtype=schema.TIME) + pl.duration(days=pl.col("days_until_full").round(0).cast(pl.Int64))
+         ).alias("full_on"),
+        pl.lit(window_days).alias("window_days"),
+    ).sort("registry")
+
+
+def cost_over_time(h: History, **rates) -> pl.DataFrame:
+    """:func:`acrlib.cost` for every snapshot (``rates`` as there), with ``collected_at``."""
+    frames = []
+    for when in h.times:
+        registries = h.scan("registries").filter(pl.col("collected_at") == when).drop("collected_at").collect()
+        frames.append(cost(Inventory.from_tables({"registries": registries}), **rates)
+                      .with_columns(pl.lit(when, dtype=schema.TIME).alias("collected_at")))
+    return pl.concat(frames).sort("registry", "collected_at")

@@ -1,0 +1,297 @@
+"""Reading one registry: its catalog, every repository's attributes, manifests and tags, then the index
+children and manifest bytes the listings leave out. Every problem becomes a row of the errors table through
+:meth:`RegistryResult.problem`, and the registry's status is derived from its problems in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from .. import media_types as mt
+from .. import schema, skus
+from ..errors import RequestFailed, SignInRequired
+from . import parse
+from .discovery import Arm
+from .http import Gate, Session, bounded
+from .options import Options
+from .progress import Progress
+from .registry import RegistryClient
+from .tokens import EntraToken
+
+# Requests in flight per registry (once throttled, acrlib paces at the SKU's documented ReadOps).
+SKU_CONCURRENCY = {"Basic": 8, "Standard": 16, "Premium": 32}
+NON_IMAGE_CONFIGS = set(mt.IMAGE_CONFIG_TYPES) | {mt.HELM_CONFIG}
+MESSAGE_CHARS = 1000
+
+
+@dataclass
+class RegistryResult:
+    """What one registry's collection produced: its row, its tables, and its problems."""
+
+    row: dict
+    on_problem: Callable[[], None] = lambda: None
+    failed: bool = False  # nothing of the registry's content could be read
+    repositories: list[dict] = field(default_factory=list)
+    manifests: pl.DataFrame | None = None
+    tags: pl.DataFrame | None = None
+    references: pl.DataFrame | None = None
+    layers: pl.DataFrame | None = None
+    content: pl.DataFrame | None = None  # repository, digest, artifact_type, subject
+    errors: list[dict] = field(default_factory=list)
+    bad_times: dict[str, int] = field(default_factory=dict)  # table -> timestamps that did not parse
+    requests: int = 0
+    tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        """``failed`` when nothing could be read, ``partial`` with any problem, else ``complete``."""
+        return "failed" if self.failed else ("partial" if self.errors else "complete")
+
+    def problem(self, stage: str, repository: str | None, code: str, message: str,
+                status: int | None = None) -> None:
+        """Record one problem as a row of the errors table."""
+        self.errors.append({"registry": self.row["registry"], "repository": repository, "stage": stage,
+                            "http_status": status, "code": code, "message": message[:MESSAGE_CHARS],
+                            "at": dt.datetime.now(dt.UTC)})
+        self.on_problem()
+
+    def failure(self, stage: str, repository: str | None, exc: BaseException) -> None:
+        """Record an exception as a problem: a refused or failed request with its status and code, anything
+        else (a defect, an unexpected answer) by its type, never silently."""
+        if isinstance(exc, RequestFailed):
+            self.problem(stage, repository, exc.code, exc.message, exc.status)
+        elif isinstance(exc, SignInRequired):
+            self.problem(stage, repository, "SIGN_IN_REQUIRED", str(exc))
+        else:
+            self.problem(stage, repository, type(exc).__name__, traceback.format_exception_only(exc)[-1].strip())
+
+
+class Collector:
+    """Reads registries. Per registry, phase one lists every repository (attributes, manifests, tags); phase
+    two resolves, for the whole registry at once, index children and the manifests whose bytes matter."""
+
+    def __init__(self, opts: Options, session: Session, credential, progress: Progress):
+        self.opts = opts
+        self.session = session
+        self.entra = EntraToken(credential)
+        self.progress = progress
+
+    async def registry(self, arm: Arm, row: dict) -> RegistryResult:
+        result = RegistryResult(row=dict(row), on_problem=self.progress.error)
+        try:
+            await self._registry(arm, result)
+        except Exception as e:
+            result.failure("registry", None, e)
+        try:
+            self.finish(result)
+        except Exception as e:
+            result.failure("assemble", None, e)
+            result.tables = {}
+        self.progress.registry_done()
+        return result
+
+    async def _registry(self, arm: Arm, result: RegistryResult) -> None:
+        row = result.row
+        usage = asyncio.ensure_future(arm.list_usages(row["id"]))
+        client = None
+        try:
+            login_server = row.get("login_server")
+            if not login_server:
+                result.failed = True
+                result.problem("catalog", None, "NO_LOGIN_SERVER", "Resource Graph gave no loginServer for this "
+                               "registry")
+                return
+            sku = row.get("sku") or "Basic"
+            gate = Gate(SKU_CONCURRENCY.get(sku, 8), skus.READ_OPS_PER_MIN.get(sku, 1_000) / 60.0)
+            client = RegistryClient(self.session, login_server, self.entra, gate, self.opts.page_size)
+            try:
+                names = await client.catalog()
+            except Exception as e:
+                result.failed = True
+                result.failure("catalog", None, e)
+                return
+            row["repository_count"] = len(names)
+            self.progress.add_repositories(len(names))
+            client.prefetch_tokens(names)
+            buffers = (self._listing(result, "manifests", parse.manifests), self._listing(result, "tags", parse.tags))
+            failures = await bounded([(client, result, n, buffers) for n in names], self.list_repository,
+                                     client.workers)
+            for name, failure in zip(names, failures, strict=True):
+                if failure is not None:
+                    result.failure("repository", name, failure)
+            result.manifests, result.tags = buffers[0].frame(), buffers[1].frame()
+            self.reconcile(result)
+            children = await self.references(client, result)
+            await self.contents(client, result, children)
+        finally:
+            await self._usage(usage, result)
+            if client is not None:
+                result.requests = client.requests + client.tokens.requests
+
+    @staticmethod
+    async def _usage(usage: asyncio.Future, result: RegistryResult) -> None:
+        """Billed and included storage from ``listUsages``."""
+        try:
+            usages = await usage
+        except Exception as e:
+            result.failure("usage", None, e)
+            return
+        size = usages.get("Size") or {}
+        result.row["storage_used_bytes"] = size.get("currentValue")
+        result.row["storage_included_bytes"] = size.get("limit")
+        if not size:
+            result.problem("usage", None, "NO_SIZE_USAGE", "listUsages returned no 'Size' usage", 200)
+
+    @staticmethod
+    def _listing(result: RegistryResult, stage: str, parser) -> parse.ParseBuffer:
+        """A buffer for one kind of listing page: a page that does not parse is one INVALID_PAGE row per
+        repository, however many of its pages fail; timestamps are parsed per chunk (8 bytes a value instead
+        of a ~28-character string held to the end) and their failures counted."""
+        reported: set[str] = set()
+
+        def invalid(item: tuple) -> None:
+            if item[0] not in reported:
+                reported.add(item[0])
+                result.problem(stage, item[0], "INVALID_PAGE",
+                               f"a page of the {stage} listing is not valid JSON; left out", 200)
+
+        def times(frame: pl.DataFrame) -> pl.DataFrame:
+            frame, failures = parse.parse_times(stage, frame)
+            result.bad_times[stage] = result.bad_times.get(stage, 0) + failures
+            return frame
+
+        return parse.ParseBuffer(lambda batch: parser(result.row["registry"], batch), invalid, times)
+
+    async def list_repository(self, client: RegistryClient, result: RegistryResult, name: str, buffers) -> None:
+        info, mpages, tpages = await asyncio.gather(client.repository(name), client.manifest_pages(name),
+                                                    client.tag_pages(name), return_exceptions=True)
+        items = 0
+        for stage, value in (("repository", info), ("manifests", mpages), ("tags", tpages)):
+            if isinstance(value, BaseException):
+                if not isinstance(value, Exception):
+                    raise value
+                result.failure(stage, name, value)
+        for buffer, bodies in zip(buffers, (mpages, tpages), strict=True):
+            if not isinstance(bodies, BaseException):
+                for body in bodies:
+                    buffer.add((name, body))
+        if not isinstance(info, BaseException):
+            repo = parse.repository_row(result.row["registry"], info)
+            repo["listed_manifests"] = not isinstance(mpages, BaseException)
+            repo["listed_tags"] = not isinstance(tpages, BaseException)
+            result.repositories.append(repo)
+            items = (repo.get("manifest_count") or 0) + (repo.get("tag_count") or 0)
+        self.progress.repository_done(items)
+
+    @staticmethod
+    def reconcile(result: RegistryResult) -> None:
+        """Listed manifests and tags must match each repository's own counts: a gap is reported, not hidden
+        (once: a listing already reported as failed is not compared)."""
+        failed = {(e["repository"], e["stage"]) for e in result.errors}
+        listed = {
+            "manifests": dict(result.manifests.group_by("repository").len().iter_rows()),
+            "tags": dict(result.tags.group_by("repository").len().iter_rows()),
+        }
+        for repo in result.repositories:
+            for what, flag, count in (("manifests", "listed_manifests", "manifest_count"),
+                                      ("tags", "listed_tags", "tag_count")):
+                expected, got = repo.get(count), listed[what].get(repo["repository"], 0)
+                complete = repo.pop(flag, False) and (repo["repository"], what) not in failed
+                if complete and expected is not None and got != expected:
+                    result.problem("reconcile", repo["repository"], "COUNT_MISMATCH",
+                                   f"listed {got} {what} but the repository reports {expected} (pushes or deletes "
+                                   "during collection, or items hidden from listing)")
+
+    @staticmethod
+    async def _fetch_parsed(result: RegistryResult, stage: str, pairs: list[tuple], fetch, parser,
+                            workers: int) -> pl.DataFrame:
+        """``fetch(repository, digest)`` for every pair, at most ``workers`` at once, each answer parsed in chunks
+        as it arrives (``parser`` gets ``(repository, digest, *answer)`` items, the body last); an error row for
+        every pair that failed or whose answer is not JSON."""
+
+        def invalid(item: tuple) -> None:
+            result.problem(stage, item[0], "INVALID_MANIFEST", f"{item[1]}: the answer is not a JSON manifest", 200)
+
+        buffer = parse.ParseBuffer(parser, invalid)
+
+        async def one(repository: str, digest: str) -> None:
+            answer = await fetch(repository, digest)
+            buffer.add((repository, digest, *(answer if isinstance(answer, tuple) else (answer,))))
+
+        failures = await bounded(pairs, one, workers)
+        for (repository, _), failure in zip(pairs, failures, strict=True):
+            if failure is not None:
+                result.failure(stage, repository, failure)
+        return buffer.frame()
+
+    async def references(self, client: RegistryClient, result: RegistryResult) -> pl.DataFrame:
+        """Children of every index, from the single-manifest GET (the listing does not carry them). Answers
+        are parsed together by polars: no Python object per answer."""
+        registry = result.row["registry"]
+        indexes = result.manifests.filter(pl.col("media_type").is_in(mt.INDEX_TYPES))
+        pairs = indexes.select("repository", "digest").rows()
+        result.references = await self._fetch_parsed(result, "references", pairs, client.manifest_attributes,
+                                                      lambda batch: parse.references(registry, batch),
+                                                      client.workers)
+        return result.references.select("repository", pl.col("child_digest").alias("digest"))
+
+    async def contents(self, client: RegistryClient, result: RegistryResult, children: pl.DataFrame) -> None:
+        """Manifest bytes where they matter, to learn OCI ``subject`` and ``artifactType``: OCI manifests whose
+        config is neither an image nor a Helm config (what referrer tools push); with ``referrers="untagged"``
+        also every untagged OCI image manifest that no index references (what ``acr purge`` checks); with
+        ``layers=True`` every manifest."""
+        m = result.manifests
+        if self.opts.layers:
+            wanted = m.select("repository", "digest")
+        else:
+            oci = m.filter(pl.col("media_type") == mt.OCI_MANIFEST)
+            wanted = oci.filter(~pl.col("config_media_type").fill_null("").is_in(list(NON_IMAGE_CONFIGS)))
+            if self.opts.referrers == "untagged":
+                untagged = oci.filter(pl.col("tags").list.len() == 0).join(children, on=["repository", "digest"],
+                                                                           how="anti")
+                wanted = pl.concat([wanted, untagged])
+            wanted = wanted.select("repository", "digest").unique(maintain_order=True)
+        pairs = wanted.rows()
+
+        async def content(repo: str, digest: str) -> tuple:
+            body, content_type = await client.manifest_content(repo, digest)
+            return len(body), content_type, body
+
+        documents = await self._fetch_parsed(result, "content", pairs, content, parse.manifest_documents,
+                                             client.workers)
+        result.content = documents.select("repository", "digest", "artifact_type", "subject")
+        if self.opts.layers:
+            result.layers = parse.layers(result.row["registry"], documents)
+
+    @staticmethod
+    def finish(result: RegistryResult) -> None:
+        """This registry's typed tables (times parsed, kinds classified), built as soon as it is done."""
+        tables: dict[str, pl.DataFrame] = {}
+        if result.manifests is not None:
+            content = result.content if result.content is not None else pl.DataFrame(schema={
+                "repository": pl.String, "digest": pl.String, "artifact_type": pl.String, "subject": pl.String})
+            tables["manifests"] = result.manifests.join(content, on=["repository", "digest"], how="left")
+            tables["tags"] = result.tags
+        if result.repositories:
+            tables["repositories"] = pl.DataFrame(result.repositories, infer_schema_length=None, schema_overrides={
+                "created_at": pl.String, "last_updated_at": pl.String})
+        for name in ("references", "layers"):
+            if getattr(result, name) is not None:
+                tables[name] = getattr(result, name)
+        result.manifests = result.tags = result.references = result.content = result.layers = None
+        result.repositories = []
+        for name, df in tables.items():
+            df, failures = parse.parse_times(name, df)
+            failures += result.bad_times.get(name, 0)
+            if failures:
+                result.problem("parse", None, "BAD_TIMESTAMP", f"{failures} timestamps in {name} could not be parsed")
+            df = schema.conform(name, df)
+            if name == "manifests":
+                df = df.with_columns(mt.kind_expr().alias("kind"))
+            tables[name] = schema.sort(name, df)  # registries concatenate in name order: globally sorted
+        result.tables = tables

@@ -1,0 +1,128 @@
+"""`collect`: every registry, repository, manifest and tag of a tenant, in one call, as polars tables.
+
+Resource Graph finds the registries; each registry is then read concurrently (asyncio) by the
+:class:`~acrlib.collection.collector.Collector`. A failure is confined to what it hit: it becomes a row in
+``errors`` and marks its registry ``partial`` (or ``failed`` when nothing could be read), and everything else
+completes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime as dt
+import time
+
+import polars as pl
+
+from .. import schema
+from .._version import __version__
+from ..inventory import Inventory
+from . import parse
+from .collector import Collector, RegistryResult
+from .discovery import Arm, discover
+from .http import AsyncCredential, Session
+from .options import Options, options
+from .progress import Progress
+
+
+def collect(credential=None, *, subscriptions=None, registries=None, cloud="public", arm_endpoint=None,
+            connection_verify=None, progress=True, layers=False, page_size=1000,
+            referrers="artifacts") -> Inventory:
+    """Collect every registry, repository, manifest and tag the credential can see.
+
+    Parameters
+    ----------
+    credential: an azure-core TokenCredential (sync or async); default ``DefaultAzureCredential``.
+    subscriptions: subscription ids to search; None = every subscription the credential sees.
+    registries: a list of registry names, or one regex searched in each name; None = all.
+    cloud: ``public``, ``china`` or ``usgov`` (ARM endpoint, token scope, authority).
+    arm_endpoint, connection_verify: overrides (an emulator, a private CA bundle).
+    progress: show progress bars.
+    layers: also fetch every manifest's content and fill the ``layers`` table (one more request per
+        manifest).
+    page_size: items per listing page (ACR caps it at 1000).
+    referrers: which manifests' bytes are read to find OCI ``subject``/``artifactType``: ``artifacts``
+        (OCI manifests whose config is neither an image nor a Helm config: what referrer tools push) or
+        ``untagged`` (also every untagged OCI image manifest, as ``acr purge`` does; one request each).
+
+    Returns an :class:`~acrlib.Inventory` (sizes in bytes, times in UTC). Registries that fail are marked
+    ``partial`` or ``failed`` and explained in ``errors``; the others are complete. Bad arguments raise
+    ``ValueError`` before any request; no usable credential raises :class:`~acrlib.SignInRequired`.
+
+    Examples
+    --------
+    >>> inv = acrlib.collect(registries=["contosoprodacr"], layers=True)   # doctest: +SKIP
+    >>> inv.manifests.group_by("repository").len()                          # doctest: +SKIP
+    """
+    opts = options(credential, subscriptions=subscriptions, registries=registries, cloud=cloud,
+                   arm_endpoint=arm_endpoint, connection_verify=connection_verify, progress=progress, layers=layers,
+                   page_size=page_size, referrers=referrers)
+    return run(collect_async(opts))
+
+
+def run(coroutine):
+    """Run a coroutine to completion, also from inside a running event loop (Jupyter): then in a worker
+    thread with a loop of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="acrlib") as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+async def collect_async(opts: Options) -> Inventory:
+    """The coroutine behind :func:`collect` (for callers already in an event loop of their own); ``opts`` from
+    :func:`acrlib.collection.options`."""
+    started = time.perf_counter()
+    local_start = dt.datetime.now(dt.UTC)
+    credential = AsyncCredential(opts.credential)
+    async with Session(opts.connection_verify, limit=256) as session:
+        arm = Arm(session, credential, opts.cloud, opts.arm_endpoint)
+        found = await discover(arm, opts.subscriptions)
+        collected_at = collection_time(arm.server_time, local_start)
+        selected = [row for row in found if opts.wants(row["registry"] or "")]
+        if opts.filtered and not selected:
+            available = sorted(r["registry"] for r in found)
+            raise ValueError(f"no registry matches {opts.describe_filter()}; the credential sees "
+                             f"{len(available)} registries: {', '.join(available[:30]) or 'none'}")
+        progress = Progress(opts.progress, len(selected))
+        try:
+            collector = Collector(opts, session, credential, progress)
+            results = await asyncio.gather(*(collector.registry(arm, row) for row in selected))
+        finally:
+            progress.close()
+    metadata = {
+        "acrlib_version": __version__, "cloud": opts.cloud.name, "subscriptions": list(opts.subscriptions or []),
+        "registry_filter": opts.describe_filter() if opts.filtered else None,
+        "layers": opts.layers, "referrers": opts.referrers, "duration_s": round(time.perf_counter() - started, 3),
+        "requests": {"arm": arm.requests, "registries": sum(r.requests for r in results)},
+    }
+    return assemble(results, collected_at, metadata)
+
+
+def collection_time(server: dt.datetime | None, local: dt.datetime) -> dt.datetime:
+    """When the collection started, by Azure's clock (the Date header of Resource Graph's first answer, to
+    the second) with the local clock's sub-second part (snapshot names stay unique); the local clock alone
+    when the server sent no usable Date."""
+    if server is None or server.tzinfo is None:
+        return local
+    return server.astimezone(dt.UTC).replace(microsecond=local.microsecond)
+
+
+def assemble(results: list[RegistryResult], collected_at: dt.datetime, metadata: dict) -> Inventory:
+    """Per-registry tables into one inventory, sorted by each table's key (each registry's tables are
+    already sorted, so concatenating them in registry order is enough: no copy of the whole tenant)."""
+    results = sorted(results, key=lambda r: r.row["registry"] or "")
+    rows = [{**r.row, "status": r.status} for r in results]
+    registries = pl.DataFrame(rows, infer_schema_length=None) if rows else schema.empty("registries")
+    registries, _ = parse.parse_times("registries", registries)
+    tables = {"registries": schema.sort("registries", schema.conform("registries", registries))}
+    for name in ("repositories", "manifests", "tags", "references", "layers"):
+        frames = [r.tables.pop(name) for r in results if name in r.tables]
+        frames = [f for f in frames if f.height]
+        tables[name] = pl.concat(frames, rechunk=False) if frames else schema.empty(name)
+    errors = [e for r in results for e in r.errors]
+    tables["errors"] = schema.sort("errors", schema.frame("errors", errors))
+    return Inventory.from_tables(tables, collected_at=collected_at, metadata=metadata)

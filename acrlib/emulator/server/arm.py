@@ -1,0 +1,260 @@
+"""The emulated ARM endpoint: Resource Graph queries (the KQL subset, skip tokens, the per-user quota),
+``listUsages`` and the registry resource. Behaviour follows Microsoft's Resource Graph and ARM documentation."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import math
+import re
+import time
+
+from aiohttp import web
+
+from acrlib import skus
+
+from ..model import Registry, Tenant, format_time
+from . import kql, tokens
+from .state import MAX_PAGE, Reply, State, answer, arm_error, json_response
+
+RG_API_VERSIONS = {"2019-04-01", "2020-04-01-preview", "2021-03-01", "2021-06-01-preview", "2022-10-01",
+                   "2024-04-01"}
+
+
+def registry_resource(tenant: Tenant, reg: Registry, login_server: str) -> dict:
+    created = format_time(reg.created)
+    policies: dict = {
+        "quarantinePolicy": {"status": reg.quarantine_status},
+        "trustPolicy": {"type": "Notary", "status": reg.trust_status},
+        "retentionPolicy": {"days": reg.retention_days, "lastUpdatedTime": created, "status": reg.retention_status},
+        "exportPolicy": {"status": "enabled"},
+        "azureADAuthenticationAsArmPolicy": {"status": "enabled" if reg.auth_as_arm else "disabled"},
+    }
+    if reg.sku != "Premium":
+        # Older registries' rows lack the soft-delete policy: readers must cope with absent fields.
+        policies["softDeletePolicy"] = {"retentionDays": reg.soft_delete_days, "lastUpdatedTime": created,
+                                        "status": reg.soft_delete_status}
+    properties: dict = {
+        "loginServer": login_server,
+        "creationDate": created,
+        "provisioningState": "Succeeded",
+        "adminUserEnabled": reg.admin_user_enabled,
+        "policies": policies,
+        "encryption": {"status": "disabled"},
+        "dataEndpointEnabled": reg.data_endpoint_enabled,
+        "dataEndpointHostNames": [],
+        "privateEndpointConnections": [],
+        "publicNetworkAccess": reg.public_network_access,
+        "networkRuleBypassOptions": "AzureServices",
+        "zoneRedundancy": reg.zone_redundancy,
+        "anonymousPullEnabled": reg.anonymous_pull_enabled,
+    }
+    if reg.sku == "Premium":
+        properties["networkRuleSet"] = {"defaultAction": reg.network_default_action, "ipRules": []}
+    return {
+        "id": reg.resource_id, "name": reg.name, "type": "microsoft.containerregistry/registries",
+        "tenantId": tenant.tenant_id, "kind": "", "location": reg.location, "resourceGroup": reg.resource_group,
+        "subscriptionId": reg.subscription_id, "managedBy": "", "sku": {"name": reg.sku, "tier": reg.sku},
+        "plan": None, "properties": properties, "tags": dict(reg.tags), "identity": None, "zones": None,
+        "extendedLocation": None,
+    }
+
+
+class ArmHandler:
+    def __init__(self, state: State):
+        self.state = state
+        self._tables: dict[str, list[dict]] | None = None
+
+    def tables(self) -> dict[str, list[dict]]:
+        if self._tables is None:
+            tenant, state = self.state.tenant, self.state
+            resources = [
+                registry_resource(tenant, reg, state.login_servers.get(reg.name, f"{reg.name}.azurecr.io"))
+                for reg in tenant.registries
+            ]
+            resources += tenant.other_resources
+            containers = []
+            for sub_id, name in tenant.subscriptions:
+                containers.append({
+                    "id": f"/subscriptions/{sub_id}", "name": name, "type": "microsoft.resources/subscriptions",
+                    "tenantId": tenant.tenant_id, "subscriptionId": sub_id, "resourceGroup": "",
+                    "location": "", "properties": {"state": "Enabled"}, "tags": {},
+                })
+            groups = sorted({(r["subscriptionId"], r["resourceGroup"]) for r in resources})
+            for sub_id, rg in groups:
+                containers.append({
+                    "id": f"/subscriptions/{sub_id}/resourceGroups/{rg}", "name": rg,
+                    "type": "microsoft.resources/subscriptions/resourcegroups", "tenantId": tenant.tenant_id,
+                    "subscriptionId": sub_id, "resourceGroup": rg, "location": "westeurope",
+                    "properties": {"provisioningState": "Succeeded"}, "tags": {},
+                })
+            self._tables = {"resources": resources, "resourcecontainers": containers}
+        return self._tables
+
+    def invalidate(self) -> None:
+        self._tables = None
+
+    async def __call__(self, request: web.Request) -> web.Response:
+        path = request.path
+        endpoint = "arm_other"
+        if path.lower() == "/providers/microsoft.resourcegraph/resources":
+            endpoint = "resource_graph"
+        elif path.lower().endswith("/listusages"):
+            endpoint = "list_usages"
+        elif "/providers/microsoft.containerregistry/registries/" in path.lower():
+            endpoint = "registry"
+        return await answer(self.state, request, "arm", endpoint, lambda: self.dispatch(request, endpoint))
+
+    def principal(self, request: web.Request) -> dict:
+        header = request.headers.get("Authorization", "")
+        tenant = self.state.tenant.tenant_id
+        challenge = (f'Bearer authorization_uri="https://login.microsoftonline.com/{tenant}", '
+                     'error="invalid_token", error_description="The authentication failed."')
+        if not header.startswith("Bearer "):
+            raise Reply(401, arm_error("AuthenticationFailed", "Authentication failed. The 'Authorization' header "
+                                        "is missing."), headers={"WWW-Authenticate": challenge})
+        claims = tokens.verify(self.state.secret, header[7:], audience=tokens.ARM_AUDIENCES)
+        if claims is None:
+            raise Reply(401, arm_error("InvalidAuthenticationToken", "The access token is invalid or expired, "
+                                        "or its audience is not Azure Resource Manager."),
+                        headers={"WWW-Authenticate": challenge})
+        return claims
+
+    async def dispatch(self, request: web.Request, endpoint: str) -> web.Response:
+        state = self.state
+        if state.latency:
+            await asyncio.sleep(state.latency)
+        for fault in state.faults:
+            fault.before(state, request, None)
+        claims = self.principal(request)
+        api_version = request.query.get("api-version")
+        if not api_version:
+            raise Reply(400, arm_error("MissingApiVersionParameter", "The api-version query parameter "
+                                        "(?api-version=) is required for all requests."))
+        if endpoint == "resource_graph":
+            if request.method != "POST":
+                raise Reply(405, arm_error("MethodNotAllowed", "Use POST."))
+            if api_version not in RG_API_VERSIONS:
+                raise Reply(400, arm_error("InvalidApiVersionParameter",
+                                            f"The api-version '{api_version}' is invalid."))
+            return await self.resource_graph(request, claims)
+        if request.method != "GET":
+            raise Reply(405, arm_error("MethodNotAllowed", "The emulator only reads ARM resources."))
+        m = re.match(r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.ContainerRegistry/"
+                     r"registries/([^/]+)(/listUsages)?$", request.path, re.IGNORECASE)
+        if not m:
+            raise Reply(404, arm_error("NotFound", f"The resource path '{request.path}' is not served by the "
+                                        "acrlib emulator."))
+        sub_id, rg, name, usages = m.groups()
+        reg = next((r for r in state.tenant.registries if r.name.lower() == name.lower()
+                    and r.subscription_id == sub_id and r.resource_group.lower() == rg.lower()), None)
+        if reg is None or not all(fault.arm_knows(reg.name) for fault in state.faults):
+            raise Reply(404, arm_error("ResourceNotFound", f"The Resource 'Microsoft.ContainerRegistry/registries/"
+                                        f"{name}' under resource group '{rg}' was not found. For more details "
+                                        "please go to https://aka.ms/ARMResourceNotFoundFix"))
+        if usages:
+            body = {"value": [
+                {"name": "Size", "limit": skus.INCLUDED_BYTES[reg.sku], "currentValue": reg.used_bytes(),
+                 "unit": "Bytes"},
+                {"name": "Webhooks", "limit": {"Basic": 2, "Standard": 10, "Premium": 500}[reg.sku],
+                 "currentValue": 0, "unit": "Count"},
+                {"name": "ScopeMaps", "limit": 50_000, "currentValue": 0, "unit": "Count"},
+                {"name": "Tokens", "limit": 50_000, "currentValue": 0, "unit": "Count"},
+            ]}
+        else:
+            body = registry_resource(state.tenant, reg, state.login_servers.get(reg.name, ""))
+        return json_response(json.dumps(body).encode())
+
+    def quota(self, principal: str) -> tuple[int, float]:
+        """Record one query; return (queries left, seconds until the window resets). -1 left = over quota."""
+        now = time.monotonic()
+        window = self.state.rg_windows.setdefault(principal, [now, 0])
+        if now - window[0] >= self.state.rg_window_s:
+            window[0], window[1] = now, 0
+        resets = self.state.rg_window_s - (now - window[0])
+        if window[1] >= self.state.rg_quota:
+            return -1, resets
+        window[1] += 1
+        return self.state.rg_quota - window[1], resets
+
+    async def resource_graph(self, request: web.Request, claims: dict) -> web.Response:
+        left, resets = self.quota(claims.get("oid", "?"))
+        quota_headers = {"x-ms-user-quota-remaining": str(max(left, 0)),
+                         "x-ms-user-quota-resets-after": time.strftime("%H:%M:%S", time.gmtime(math.ceil(resets)))}
+        if left < 0:
+            # No Retry-After: Resource Graph does not document one, and the SDK's retry gives up without it.
+            raise Reply(429, arm_error("RateLimiting", "Please provide below info when asking for support: "
+                                        "timestamp, correlationId. Details: Rate limit exceeded: the client "
+                                        "sent too many queries in the current window."), headers=quota_headers)
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise Reply(400, arm_error("BadRequest", "The request body is not valid JSON."),
+                        headers=quota_headers) from None
+        query = body.get("query")
+        if not isinstance(query, str) or not query.strip():
+            raise Reply(400, arm_error("BadRequest", "The query is required."), headers=quota_headers)
+        options = body.get("options") or {}
+        top = options.get("$top", MAX_PAGE)
+        skip = options.get("$skip", 0) or 0
+        if not isinstance(top, int) or not 1 <= top <= MAX_PAGE:
+            raise Reply(400, arm_error("BadRequest", f"$top must be between 1 and {MAX_PAGE}.",
+                                        [{"code": "InvalidTopValue", "message": f"Invalid $top value: {top}"}]),
+                        headers=quota_headers)
+        subscriptions = body.get("subscriptions")
+        if body.get("managementGroups"):
+            # Every subscription of the emulated tenant sits under its root management group.
+            subscriptions = None
+        try:
+            result = kql.run(query, self._scoped(subscriptions))
+        except kql.KqlError as e:
+            raise Reply(400, arm_error(
+                "BadRequest",
+                "Please provide below info when asking for support: timestamp, correlationId. Details: "
+                "Query is invalid. Please refer to the documentation for the Azure Resource Graph service and "
+                "fix the error before retrying.",
+                [{"code": "InvalidQuery", "message": "Query is invalid. Please refer to the documentation for "
+                  "the Azure Resource Graph service and fix the error before retrying."},
+                 {"code": "ParserFailure", "message": str(e), "line": 1, "characterPositionInLine": e.position,
+                  "token": e.token}],
+            ), headers=quota_headers) from None
+        fingerprint = hashlib.sha256(json.dumps([query, subscriptions]).encode()).hexdigest()[:16]
+        offset = 0
+        token = options.get("$skipToken")
+        if token:
+            try:
+                decoded = json.loads(base64.b64decode(token))
+                assert decoded["q"] == fingerprint
+                offset = int(decoded["o"])
+            except Exception:
+                raise Reply(400, arm_error("BadRequest", "The $skipToken is invalid for this query.",
+                                            [{"code": "InvalidSkipToken", "message": "Invalid $skipToken"}]),
+                            headers=quota_headers) from None
+        rows = result.rows
+        total = len(rows)
+        start = skip + offset
+        page = rows[start:start + top]
+        more = start + top < total
+        pageable = "id" in result.columns and not result.truncated_by_limit
+        out: dict = {"totalRecords": total, "count": len(page), "facets": []}
+        if more and pageable:
+            out["$skipToken"] = base64.b64encode(json.dumps({"q": fingerprint, "o": offset + top}).encode()).decode()
+            out["resultTruncated"] = "false"
+        else:
+            out["resultTruncated"] = "true" if more else "false"
+        if options.get("resultFormat") == "table":
+            out["data"] = {"columns": [{"name": c, "type": "object"} for c in result.columns],
+                           "rows": [[r.get(c) for c in result.columns] for r in page]}
+        else:
+            out["data"] = page
+        return json_response(json.dumps(out).encode(), quota_headers)
+
+    def _scoped(self, subscriptions: list[str] | None) -> dict[str, list[dict]]:
+        tables = self.tables()
+        if not subscriptions:
+            return tables
+        wanted = {s.lower() for s in subscriptions}
+        return {name: [r for r in rows if str(r.get("subscriptionId", "")).lower() in wanted]
+                for name, rows in tables.items()}

@@ -1,0 +1,34 @@
+"""The benchmark keeps working: a run on the tiny tenant completes, checks rows and writes its figures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "collect_bench.py"
+
+
+@pytest.mark.slow
+def test_benchmark_runs_on_tiny(tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, str(BENCH), "--preset", "tiny", "--latency-ms", "2", "--floor",
+                           "--floor-preset", "tiny", "--floor-requests", "300", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    results = figures["comparison"]["results"]
+    assert list(results) == ["sdk-serial", "sdk-threads", "acrlib"]
+    for name, r in results.items():
+        assert r["rows"]["exact"] is True, name
+        assert r["rows"]["manifests"] == figures["comparison"]["manifests"]
+        assert r["wall_s"] > 0 and r["cpu_s"] > 0 and r["peak_rss_mb"] > 0 and r["requests"] > 0
+    assert results["sdk-serial"]["requests_per_page"] > 3.5
+    assert "| acrlib |" in done.stdout and "lower bound" in done.stdout
+    floor = figures["floor"]
+    assert floor["requests"] == 300
+    assert floor["raw-aiohttp"]["us_per_request"] > 0 and floor["acrlib-client"]["us_per_request"] > 0
+    assert "| within 1.3x of the lower bound |" in done.stdout and "raw aiohttp:" in done.stdout

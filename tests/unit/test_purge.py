@@ -1,0 +1,264 @@
+"""The purge plan agrees with `acr purge` (Azure/acr-cli, dry run) on every rule."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+from inventory_builder import NOW, Build
+
+from acrlib import media_types as mt
+from acrlib.analysis.purge import parse_ago, purge_commands, purge_plan, split_filter
+
+
+def actions(plan: pl.DataFrame) -> set[tuple]:
+    return {(r["action"], r["repository"], r["tag"] or r["digest"][7:9]) for r in plan.iter_rows(named=True)}
+
+
+def deleted_tags(plan) -> set[str]:
+    return set(plan.filter(pl.col("action") == "delete_tag")["tag"])
+
+
+def deleted_manifests(plan) -> set[str]:
+    return {d[7:9] for d in plan.filter(pl.col("action") == "delete_manifest")["digest"]}
+
+
+# --- filters -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "parts"), [
+    ("hello-world:.*", ("hello-world", ".*")),
+    ("team/.*:^v1", ("team/.*", "^v1")),
+    ("repo:(?:v1|v2)", ("repo", "(?:v1|v2)")),  # a non-capturing group's colon is not the separator
+    ("(?i:REPO):v", ("(?i:REPO)", "v")),
+    ("repo:[[:digit:]]+", ("repo", "[[:digit:]]+")),  # nor a POSIX class's
+    (".*:^$", (".*", "^$")),  # untagged only
+])
+def test_filters_split_at_the_first_colon_outside_groups(text, parts):
+    assert split_filter(text) == parts
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("no-colon", "exactly one ':'"), ("a:b:c", "exactly one ':'"), (":v1", "missing the repository"),
+    ("repo:", "missing the tag"),
+])
+def test_malformed_filters_are_refused(text, message):
+    with pytest.raises(ValueError, match=message):
+        split_filter(text)
+
+
+def test_repository_regex_is_anchored_and_tag_regex_is_searched():
+    b = Build()
+    b.manifest("app", "aa", tags=["v1", "v10", "xv1", "rc"])
+    b.manifest("app2", "bb", tags=["v1"])
+    plan = purge_plan(b.build(), filters=["app:v1"], ago="1d", untagged=False)
+    assert actions(plan) == {("delete_tag", "app", t) for t in ("v1", "v10", "xv1")}, "app2 is not ^app$"
+
+
+def test_repository_alternation_is_wrapped_like_acr_purge_does():
+    # acr purge builds "^" + repo + "$": "a|web" becomes "^a|web$", which also matches "api" and "myweb".
+    b = Build()
+    for repo in ("api", "myweb", "b"):
+        b.manifest(repo, repo * 2, tags=["t"])
+    plan = purge_plan(b.build(), filters=["a|web:.*"], ago="1d", untagged=False)
+    assert {r for _, r, _ in actions(plan)} == {"api", "myweb"}
+
+
+def test_several_filters_on_one_repository_are_ored():
+    b = Build()
+    b.manifest("app", "aa", tags=["dev-1", "pr-2", "v3"])
+    plan = purge_plan(b.build(), filters=["app:^dev", "app:^pr"], ago="1d", untagged=False)
+    assert deleted_tags(plan) == {"dev-1", "pr-2"}
+
+
+# --- ago -----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "delta"), [
+    ("30d", dt.timedelta(days=30)), ("2d3h6m", dt.timedelta(days=2, hours=3, minutes=6)),
+    ("12h", dt.timedelta(hours=12)), ("1.5h", dt.timedelta(minutes=90)), ("0d", dt.timedelta(0)),
+    ("100000d", dt.timedelta(days=150 * 365)), ("1d90000000h", dt.timedelta(days=150 * 365)),
+])
+def test_ago_reads_days_plus_a_go_duration_capped_at_150_years(text, delta):
+    assert parse_ago(text) == delta
+
+
+@pytest.mark.parametrize("text", ["", "thirty days", "30", "30x", "d3h", "1h2d", "-5d", "0d-1h"])
+def test_bad_ago_is_refused(text):
+    with pytest.raises(ValueError, match="ago"):
+        parse_ago(text)
+
+
+def test_a_tag_exactly_at_the_cutoff_is_not_older_than_it():
+    b = Build()
+    b.manifest("app", "aa", tags=[("at-cutoff", 30), ("older", 30.0001), ("newer", 29.99)])
+    assert deleted_tags(purge_plan(b.build(), ago="30d", untagged=False)) == {"older"}
+
+
+def test_the_cutoff_is_measured_from_collection_time_unless_told():
+    b = Build()
+    b.manifest("app", "aa", tags=[("t", 20)])
+    inv = b.build()
+    assert deleted_tags(purge_plan(inv, ago="30d", untagged=False)) == set()
+    later = NOW + dt.timedelta(days=15)
+    assert deleted_tags(purge_plan(inv, ago="30d", untagged=False, now=later)) == {"t"}
+
+
+# --- keep and locks ------------------------------------------------------------------------------------------
+
+def test_keep_counts_only_eligible_tags_newest_first():
+    b = Build()
+    b.manifest("app", "aa", tags=[("fresh", 1), ("t40", 40), ("t50", 50), ("locked45", 45, True), ("t60", 60),
+                                  ("t70", 70)])
+    plan = purge_plan(b.build(), ago="30d", keep=2, untagged=False)
+    # fresh is too new (kept on top of N); locked45 is not eligible; t40 and t50 are the 2 newest eligible.
+    assert deleted_tags(plan) == {"t60", "t70"}
+
+
+def test_locked_tags_are_kept_unless_include_locked():
+    b = Build()
+    b.manifest("app", "aa", tags=[("locked", 90, True), ("open", 90)])
+    assert deleted_tags(purge_plan(b.build(), ago="30d", untagged=False)) == {"open"}
+    with_locked = purge_plan(b.build(), ago="30d", untagged=False, include_locked=True)
+    assert deleted_tags(with_locked) == {"locked", "open"}
+    assert "locked: included" in with_locked.filter(pl.col("tag") == "locked")["reason"][0]
+
+
+def test_keep_with_include_locked_counts_locked_tags():
+    b = Build()
+    b.manifest("app", "aa", tags=[("locked40", 40, True), ("t50", 50), ("t60", 60)])
+    assert deleted_tags(purge_plan(b.build(), ago="30d", keep=1, untagged=False, include_locked=True)) == {"t50", "t60"}
+
+
+# --- untagged manifests ----------------------------------------------------------------------------------------
+
+def test_untagged_manifests_older_than_ago_go_newer_ones_stay():
+    b = Build()
+    b.manifest("app", "aa", days=90)
+    b.manifest("app", "bb", days=10)
+    b.manifest("app", "cc", days=90, tags=["keep-me"])
+    assert deleted_manifests(purge_plan(b.build(), filters=["app:^nothing$"], ago="30d")) == {"aa"}
+    assert deleted_manifests(purge_plan(b.build(), ago="30d", untagged=False)) == set()
+
+
+def test_a_manifest_whose_tags_all_go_is_deleted_too_and_one_keeping_a_tag_is_not():
+    b = Build()
+    b.manifest("app", "aa", days=90, tags=[("old1", 90), ("old2", 80)])
+    b.manifest("app", "bb", days=90, tags=[("old3", 90), ("new", 5)])
+    plan = purge_plan(b.build(), ago="30d")
+    assert deleted_tags(plan) == {"old1", "old2", "old3"}
+    assert deleted_manifests(plan) == {"aa"}
+    reason = plan.filter(pl.col("action") == "delete_manifest")["reason"][0]
+    assert "untagged once the plan's tags are deleted" in reason
+
+
+def test_only_repositories_matched_by_a_filter_lose_untagged_manifests():
+    b = Build()
+    b.manifest("app", "aa", days=90)
+    b.manifest("other", "bb", days=90)
+    assert deleted_manifests(purge_plan(b.build(), filters=["app:.*"], ago="30d")) == {"aa"}
+
+
+def test_children_of_a_tagged_index_are_protected_even_nested():
+    b = Build()
+    leaf1, leaf2 = b.manifest("app", "c1", days=90), b.manifest("app", "c2", days=90)
+    inner = b.manifest("app", "ii", days=90, children=[leaf2])
+    b.manifest("app", "ix", days=90, children=[leaf1, inner], tags=[("latest", 5)])
+    orphan = b.manifest("app", "or", days=90)
+    plan = purge_plan(b.build(), ago="30d")
+    assert deleted_manifests(plan) == {orphan[7:9]}
+
+
+def test_children_of_a_too_new_untagged_index_are_protected():
+    b = Build()
+    child = b.manifest("app", "c1", days=90)
+    b.manifest("app", "ix", days=5, children=[child])
+    assert deleted_manifests(purge_plan(b.build(), ago="30d")) == set()
+
+
+def test_an_old_untagged_index_goes_with_its_old_children():
+    b = Build()
+    c1, c2 = b.manifest("app", "c1", days=90), b.manifest("app", "c2", days=10)
+    b.manifest("app", "ix", days=90, children=[c1, c2])
+    assert deleted_manifests(purge_plan(b.build(), ago="30d")) == {"ix", "c1"}
+
+
+def test_referrers_are_never_deleted_and_go_with_their_subject_as_cascade():
+    b = Build()
+    image = b.manifest("app", "im", days=90, media_type=mt.OCI_MANIFEST, config=mt.OCI_CONFIG)
+    sig = b.manifest("app", "sg", days=90, media_type=mt.OCI_MANIFEST, config=mt.OCI_EMPTY, subject=image)
+    b.manifest("app", "sb", days=90, media_type=mt.OCI_MANIFEST, config=mt.OCI_EMPTY, subject=sig)  # on the sig
+    kept_image = b.manifest("app", "ki", days=90, tags=["v1"], media_type=mt.OCI_MANIFEST, config=mt.OCI_CONFIG)
+    b.manifest("app", "ks", days=90, media_type=mt.OCI_MANIFEST, config=mt.OCI_EMPTY, subject=kept_image)
+    plan = purge_plan(b.build(), filters=["app:^none$"], ago="30d")
+    assert deleted_manifests(plan) == {"im"}
+    cascade = {d[7:9] for d in plan.filter(pl.col("action") == "cascade")["digest"]}
+    assert cascade == {"sg", "sb"}, "referrers of referrers follow"
+
+
+def test_an_oci_index_with_a_subject_keeps_its_children():
+    b = Build()
+    child = b.manifest("app", "c1", days=90, media_type=mt.OCI_MANIFEST, config=mt.OCI_CONFIG)
+    b.manifest("app", "ix", days=90, children=[child], subject="sha256:" + "f" * 64)
+    assert deleted_manifests(purge_plan(b.build(), ago="30d")) == set()
+
+
+def test_manifests_without_a_media_type_or_a_time_are_kept():
+    b = Build()
+    b.manifest("app", "nm", days=90, media_type=None)
+    b.manifest("app", "nt", days=None)
+    b.manifest("app", "ok", days=90)
+    assert deleted_manifests(purge_plan(b.build(), ago="30d")) == {"ok"}
+
+
+def test_locked_manifests_are_kept_unless_include_locked():
+    b = Build()
+    b.manifest("app", "ld", days=90, locked=True)
+    b.manifest("app", "lw", days=90, write=False)
+    assert deleted_manifests(purge_plan(b.build(), ago="30d")) == set()
+    assert deleted_manifests(purge_plan(b.build(), ago="30d", include_locked=True)) == {"ld", "lw"}
+
+
+def test_a_locked_untagged_index_does_not_shield_its_children_as_in_acr_purge():
+    # acr purge skips a locked manifest before looking at its children: its untagged old children are purged.
+    b = Build()
+    child = b.manifest("app", "c1", days=90)
+    b.manifest("app", "ix", days=90, children=[child], locked=True)
+    assert deleted_manifests(purge_plan(b.build(), ago="30d")) == {"c1"}
+
+
+# --- rows and commands ----------------------------------------------------------------------------------------
+
+def test_rows_carry_sizes_times_and_reasons():
+    b = Build()
+    b.manifest("app", "aa", days=90, size=12345, tags=[("old", 90)])
+    plan = purge_plan(b.build(), ago="30d")
+    assert plan.columns == ["registry", "repository", "tag", "digest", "action", "reason", "size_bytes",
+                            "last_updated_at"]
+    assert set(plan["size_bytes"]) == {12345}
+    reason = plan.filter(pl.col("action") == "delete_tag")["reason"][0]
+    assert reason.startswith("matches '.*', last updated 90 days ago")
+
+
+def test_az_acr_run_commands_reproduce_the_plan_per_registry():
+    inv = _one_registry()
+    cmds = purge_commands(inv, filters=["app:^dev", "web:.*"], ago="2d3h", keep=3, include_locked=True)
+    assert cmds["command"][0] == ("az acr run --registry contosoacr --cmd \"acr purge --filter 'app:^dev' --filter "
+                                  "'web:.*' --ago 2d3h --keep 3 --untagged --include-locked\" /dev/null")
+    assert cmds["dry_run"][0].endswith("--include-locked --dry-run\" /dev/null")
+    with pytest.raises(ValueError, match="quote"):
+        purge_commands(inv, filters=["app:it's"])
+
+
+def _one_registry():
+    b = Build("contosoacr")
+    b.manifest("app", "aa")
+    return b.build()
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"filters": []}, "at least one filter"), ({"filters": ["app:("]}, "invalid regex"), ({"keep": -1}, "keep"),
+    ({"ago": "forever"}, "ago"), ({"now": dt.datetime(2026, 1, 1)}, "timezone-aware"),
+])
+def test_bad_plan_parameters_name_the_problem(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        purge_plan(_one_registry(), **kwargs)

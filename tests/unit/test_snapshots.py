@@ -1,0 +1,100 @@
+"""Parquet snapshots: the round trip keeps schema and rows; a write is atomic."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import subprocess
+import sys
+import time
+
+import polars as pl
+import pytest
+from inventory_builder import Build
+
+from acrlib import Inventory, schema, snapshots
+
+
+def list_snapshots(root):
+    return [s.path for s in snapshots.find(root)]
+
+
+@pytest.fixture(scope="module")
+def inventory():
+    b = Build()
+    image = b.manifest("app/api", tags=["1.0", "latest"], days=3)
+    b.manifest("app/api", days=40)
+    b.manifest("app/api", children=[image], tags=["multi"], days=2)
+    b.manifest("web", tags=["v1"], days=400, locked=True)
+    inv = b.build()
+    inv.metadata.update({"layers": True, "cloud": "public"})
+    return inv
+
+
+def test_round_trip_keeps_schema_rows_and_metadata(inventory, tmp_path):
+    path = inventory.to_parquet(tmp_path)
+    assert path.parent == tmp_path and path.name.startswith("snapshot=")
+    back = Inventory.read_parquet(path)
+    for name in schema.TABLES:
+        assert back.tables()[name].schema == schema.schema(name)
+        assert back.tables()[name].equals(inventory.tables()[name]), name
+    assert back.collected_at == inventory.collected_at
+    assert back.metadata["layers"] is True and back.metadata["cloud"] == "public"
+    assert Inventory.read_parquet(tmp_path).collected_at == inventory.collected_at, "root = latest snapshot"
+
+
+def test_snapshots_accumulate_and_other_engines_see_a_partitioned_dataset(inventory, tmp_path):
+    inventory.to_parquet(tmp_path)
+    later = Inventory.from_tables(inventory.tables(), collected_at=inventory.collected_at + dt.timedelta(days=1))
+    later.to_parquet(tmp_path)
+    assert len(list_snapshots(tmp_path)) == 2
+    both = pl.scan_parquet(tmp_path / "snapshot=*" / "manifests.parquet", hive_partitioning=True).collect()
+    assert both.height == 2 * inventory.manifests.height
+    assert both["snapshot"].n_unique() == 2
+    with pytest.raises(FileExistsError):
+        later.to_parquet(tmp_path)
+
+
+def test_a_write_killed_half_way_leaves_no_snapshot(tmp_path):
+    # A big inventory written by another process, killed while the temporary folder is being filled.
+    code = (
+        "import datetime as dt, polars as pl, sys\n"
+        "from acrlib import Inventory\n"
+        "n = 6_000_000\n"
+        "m = pl.DataFrame({'registry': ['r'] * n, 'repository': ['x'] * n,\n"
+        "                  'digest': pl.int_range(n, eager=True).cast(pl.String)})\n"
+        "inv = Inventory.from_tables({'manifests': m}, collected_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))\n"
+        "print('writing', flush=True)\n"
+        f"inv.to_parquet({str(tmp_path)!r})\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(p.name.startswith(".snapshot=") for p in tmp_path.iterdir()):
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not any(p.name.startswith("snapshot=") for p in tmp_path.iterdir()), "no half-written snapshot"
+    assert list_snapshots(tmp_path) == []
+    with pytest.raises(FileNotFoundError, match="holds no acrlib snapshot"):
+        Inventory.read_parquet(tmp_path)
+
+
+class Unwritable:
+    def __str__(self):
+        raise RuntimeError("cannot be written")
+
+
+def test_a_failed_write_cleans_up_after_itself(inventory, tmp_path):
+    broken = Inventory.from_tables(inventory.tables(), collected_at=inventory.collected_at)
+    broken.metadata["note"] = Unwritable()  # fails after every table is written, before the rename
+    with pytest.raises(RuntimeError, match="cannot be written"):
+        broken.to_parquet(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reading_what_is_not_a_snapshot_names_the_problem(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no snapshot at"):
+        Inventory.read_parquet(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match="holds no acrlib snapshot"):
+        Inventory.read_parquet(tmp_path)
