@@ -3,11 +3,41 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
 
 from acrlib._version import __version__
+
+# Escape sequences (colours, cursor moves, window titles), then any other C0 or C1 control character.
+_ESCAPES = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b\[[0-?]*[ -/]*[@-~]|\x1b.?|\x9b[0-?]*[ -/]*[@-~]")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(value) -> str:
+    """Text from a server (names, messages) made safe for a terminal: no escape sequences and no control
+    characters, line breaks included (a registry cannot recolour the screen, retitle the window or fake a
+    line of output)."""
+    return _CONTROLS.sub(" ", _ESCAPES.sub("", str(value)))
+
+
+def _output_folder(out: str) -> Path:
+    """``out`` as a folder to write into, refused before any work when it is an existing file."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder")
+    return path
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
+    return value
 
 
 def _emulator(args: argparse.Namespace) -> int:
@@ -39,17 +69,19 @@ def _collect(args: argparse.Namespace) -> int:
     source = sources.parse(args.source)
     if not source.collects:
         raise ValueError("collect needs 'azure' or 'emulator:PRESET' as --source, not a snapshot")
+    out = _output_folder(args.out)
     inventory = sources.load(source, subscriptions=args.subscription or None,
                              registries=args.registry or None, progress=not args.no_progress,
                              layers=args.layers, referrers=args.referrers)
-    path = inventory.to_parquet(args.out)
+    path = inventory.to_parquet(out)
     print(inventory)
     for row in inventory.registries.select("registry", "status", "repository_count").iter_rows():
-        print(f"  {row[0]:<30} {row[1]:<9} {row[2] if row[2] is not None else '-':>6} repositories")
+        print(f"  {printable(row[0]):<30} {row[1]:<9} {row[2] if row[2] is not None else '-':>6} repositories")
     if inventory.errors.height:
         print(f"{inventory.errors.height} errors (see the errors table):")
         for row in inventory.errors.head(10).iter_rows(named=True):
-            print(f"  {row['registry']}/{row['repository'] or '-'} [{row['stage']}] {row['code']}: {row['message']}")
+            where = printable(f"{row['registry']}/{row['repository'] or '-'}")
+            print(f"  {where} [{row['stage']}] {printable(row['code'])}: {printable(row['message'])}")
     print(f"snapshot: {path}")
     return 0 if inventory.errors.height == 0 else 1
 
@@ -58,13 +90,14 @@ def _report(args: argparse.Namespace) -> int:
     from acrlib import report, sources
 
     source = sources.parse(args.source)
+    out = _output_folder(args.out)
     declared = report.declared_parameters()
     parameters = {}
     for name, value in args.parameter or []:
         if name not in declared:
             raise ValueError(f"unknown report parameter {name!r}; the report declares {', '.join(declared)}")
         parameters[name] = report.convert(name, value, declared[name])
-    html = report.run_report(source=source, out=args.out, parameters=parameters, timeout_s=args.timeout)
+    html = report.run_report(source=source, out=out, parameters=parameters, timeout_s=args.timeout)
     print(html)
     return 0
 
@@ -91,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                      help="a notebook parameter (repeatable), e.g. -p stale_days 30")
     rep.add_argument("--out", default="reports", help="output folder (default reports/)")
-    rep.add_argument("--timeout", type=int, default=1800, help="seconds a cell may run (default 1800)")
+    rep.add_argument("--timeout", type=positive_seconds, default=1800, help="seconds a cell may run (default 1800)")
     rep.set_defaults(func=_report)
 
     emu = commands.add_parser("emulator", help="serve the local HTTPS emulator of ACR and Resource Graph")
@@ -107,15 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from acrlib.errors import ReportError, RequestFailed, SignInRequired
+    from acrlib.errors import ReportError, RequestFailed, SignInRequired, SnapshotError
 
     try:
         return args.func(args)
     except (ValueError, SignInRequired) as e:  # bad input or no sign-in: one clear line, no traceback
-        print(f"acrlib {args.command}: error: {e}", file=sys.stderr)
+        print(f"acrlib {args.command}: error: {printable(e)}", file=sys.stderr)
         return 2
-    except (ReportError, RequestFailed) as e:  # the report or Azure failed: one line too
-        print(f"acrlib {args.command}: {e}", file=sys.stderr)
+    except (ReportError, RequestFailed, SnapshotError) as e:  # the report, a service or a snapshot failed
+        print(f"acrlib {args.command}: {printable(e)}", file=sys.stderr)
         return 1
 
 

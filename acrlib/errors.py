@@ -4,7 +4,8 @@
 
     AcrlibError                  anything acrlib raises on purpose (bad input is a plain ValueError)
     ├── SignInRequired           no Azure credential could produce a token
-    ├── RequestFailed            a service refused or could not be reached: .status, .code, .message, .service
+    ├── RequestFailed            a service refused, could not be reached or answered nonsense: .status, .code,
+    │   │                        .message (secrets redacted), .service
     │   ├── ArmError             Resource Graph or another ARM endpoint
     │   └── RegistryError        a registry's data plane
     │       └── TokenError       a registry's token service (/oauth2/exchange, /oauth2/token)
@@ -17,6 +18,24 @@ carries what that row needs), and its registry ends ``partial`` or ``failed``. B
 """
 
 from __future__ import annotations
+
+import re
+
+# What a token or secret looks like in free text a server sends back (an echoed header, a form, a JSON body).
+_SECRETS = (
+    (re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*"), "<redacted token>"),  # a JWT
+    (re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]{8,}"), r"\1 <redacted>"),
+    (re.compile(r"(?i)\b(access_token|refresh_token|id_token|client_secret|password|sig|token)"
+                r"(\"?\s*[:=]\s*\"?)[^\"'&\s,;}]{6,}"), r"\1\2<redacted>"),
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with anything that looks like a bearer token, a JWT or a secret form field replaced: server
+    messages can echo what they were sent, and they end up in tables, snapshots, logs and reports."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 class AcrlibError(Exception):
@@ -44,6 +63,7 @@ class RequestFailed(AcrlibError):
     service = "Azure"
 
     def __init__(self, status: int | None, code: str, message: str):
+        code, message = redact(str(code)), redact(str(message))
         super().__init__(f"{code} ({status}): {message}" if status else f"{code}: {message}")
         self.status = status
         self.code = code

@@ -3,7 +3,10 @@
 A snapshot is a folder ``snapshot=<UTC time>/`` holding one Parquet file per table and ``inventory.json``
 (collection time, row counts and settings). Many snapshots under one root form a Hive-partitioned dataset
 that other engines read too, e.g. DuckDB: ``read_parquet('root/*/manifests.parquet', hive_partitioning=1)``.
-A snapshot is written to a hidden temporary folder and renamed into place, so a reader never sees half of one.
+A snapshot is written to a hidden temporary folder and renamed into place, so a reader never sees half of one;
+temporary folders a killed writer left behind are removed by the next write once they are an hour old. A
+reader checks every table against the row counts ``inventory.json`` records, so a missing, truncated or
+swapped file is an error naming it, never a silently smaller inventory.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +28,7 @@ from .errors import SnapshotError
 META_FILE = "inventory.json"
 PREFIX = "snapshot="
 SCHEMA_VERSION = 1
+LEFTOVER_AGE_S = 3600
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ def write(root: str | os.PathLike, tables: dict[str, pl.DataFrame], collected_at
     of the same collection time is there already."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(root)
     final = root / folder_name(collected_at)
     if final.exists():
         raise FileExistsError(f"a snapshot for {collected_at.isoformat()} already exists: {final}")
@@ -65,6 +71,20 @@ def write(root: str | os.PathLike, tables: dict[str, pl.DataFrame], collected_at
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def remove_leftovers(root: Path, older_than_s: float = LEFTOVER_AGE_S) -> list[Path]:
+    """Remove temporary snapshot folders (from a writer killed mid-write) older than ``older_than_s``."""
+    removed = []
+    for path in root.glob(f".{PREFIX}*.tmp-*"):
+        try:
+            old = time.time() - path.stat().st_mtime > older_than_s
+        except FileNotFoundError:
+            continue
+        if old and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def _meta(path: Path) -> dict:
@@ -111,12 +131,36 @@ def root_of(path: str | os.PathLike) -> Path:
 
 
 def read(snapshot: Snapshot) -> tuple[dict[str, pl.DataFrame], dict]:
-    """Every table of ``snapshot`` (absent ones empty) and its metadata (without the layout's own keys)."""
+    """Every table of ``snapshot`` and its metadata (without the layout's own keys). Each table recorded in
+    ``inventory.json`` must be there with its row count and columns (:class:`SnapshotError` naming the file);
+    a table the snapshot predates is empty."""
     meta = _meta(snapshot.path)
+    counts = meta.get("tables")
+    if not isinstance(counts, dict):
+        raise SnapshotError(f"{snapshot.path / META_FILE} records no table row counts")
     tables = {}
     for name in schema.TABLES:
         file = snapshot.file(name)
-        tables[name] = pl.read_parquet(file) if file.exists() else schema.empty(name)
+        if name not in counts:
+            tables[name] = schema.empty(name)
+            continue
+        try:
+            df = pl.read_parquet(file)
+        except FileNotFoundError:
+            raise SnapshotError(f"{file} is missing from the snapshot ({counts[name]:,} rows recorded)") from None
+        except Exception as e:  # polars' errors for a truncated or foreign file vary
+            raise SnapshotError(f"{file} cannot be read as Parquet: {e}") from None
+        if df.height != counts[name]:
+            raise SnapshotError(f"{file} has {df.height:,} rows where the snapshot recorded {counts[name]:,}: "
+                                "truncated or replaced")
+        # an older snapshot may lack columns added since; a file with foreign columns or without the table's key
+        # is another table's file
+        foreign = sorted(set(df.columns) - set(schema.TABLES[name]))
+        keyless = [c for c in schema.KEYS[name] if c not in df.columns]
+        if foreign or keyless:
+            raise SnapshotError(f"{file} is not a {name} table (columns {foreign[:4] or keyless[:4]} do not fit): "
+                                "is it another table's file?")
+        tables[name] = df
     for key in ("collected_at", "tables", "schema_version"):
         meta.pop(key, None)
     return tables, meta

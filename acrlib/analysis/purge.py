@@ -263,22 +263,28 @@ def _untagged(r: Rules, now, registry, repository, manifests: pl.DataFrame, chil
 def purge_commands(inv: Inventory, filters=(".*:.*",), ago: str = "30d", keep: int = 0, untagged: bool = True,
                    include_locked: bool = False) -> pl.DataFrame:
     """Per registry, the ``az acr run`` command that runs the same ``acr purge`` in that registry:
-    ``command`` deletes, ``dry_run`` only lists what it would delete."""
+    ``command`` deletes, ``dry_run`` only lists what it would delete.
+
+    Every value is quoted for a POSIX shell (``shlex.quote``), the ``--cmd`` string as a whole too, so a filter
+    holding ``$(...)``, backticks or ``;`` runs nothing when the command is pasted into bash. Filters with quote
+    characters are refused: ``acr purge`` parses its ``--cmd`` string again inside the registry's task runner."""
     if isinstance(filters, str):
         filters = (filters,)
     rules(filters, ago, keep, untagged, include_locked, now=dt.datetime.now(dt.UTC))  # validates
     for f in filters:
         if "'" in f or '"' in f:
             raise ValueError(f"filter {f!r} contains a quote, which cannot be passed through az acr run --cmd")
-    parts = ["acr purge", *(f"--filter '{f}'" for f in filters), f"--ago {ago}"]
+    parts = ["acr", "purge", *(p for f in filters for p in ("--filter", f)), "--ago", ago]
     if keep:
-        parts.append(f"--keep {keep}")
+        parts += ["--keep", str(keep)]
     if untagged:
         parts.append("--untagged")
     if include_locked:
         parts.append("--include-locked")
-    purge = " ".join(parts)
-    rows = [(name, f'az acr run --registry {shlex.quote(name)} --cmd "{purge}" /dev/null',
-             f'az acr run --registry {shlex.quote(name)} --cmd "{purge} --dry-run" /dev/null')
-            for name in inv.registries["registry"].to_list()]
+    purge = shlex.join(parts)
+
+    def az(registry: str, cmd: str) -> str:
+        return shlex.join(["az", "acr", "run", "--registry", registry, "--cmd", cmd, "/dev/null"])
+
+    rows = [(name, az(name, purge), az(name, purge + " --dry-run")) for name in inv.registries["registry"].to_list()]
     return pl.DataFrame(rows, schema={"registry": pl.String, "command": pl.String, "dry_run": pl.String}, orient="row")

@@ -14,19 +14,21 @@ import polars as pl
 
 from .. import media_types as mt
 from .. import schema, skus
-from ..errors import RequestFailed, SignInRequired
+from ..errors import RequestFailed, SignInRequired, redact
 from . import parse
 from .discovery import Arm
 from .http import Gate, Session, bounded
 from .options import Options
 from .progress import Progress
-from .registry import RegistryClient
+from .registry import PagesCut, RegistryClient, check_login_server
 from .tokens import EntraToken
 
 # Requests in flight per registry (once throttled, acrlib paces at the SKU's documented ReadOps).
 SKU_CONCURRENCY = {"Basic": 8, "Standard": 16, "Premium": 32}
 NON_IMAGE_CONFIGS = set(mt.IMAGE_CONFIG_TYPES) | {mt.HELM_CONFIG}
 MESSAGE_CHARS = 1000
+# What identifies an item of each listing: an item without it cannot be told apart from others and is left out.
+ITEM_KEYS = {"manifests": ("digest",), "tags": ("tag", "digest")}
 
 
 @dataclass
@@ -54,9 +56,9 @@ class RegistryResult:
 
     def problem(self, stage: str, repository: str | None, code: str, message: str,
                 status: int | None = None) -> None:
-        """Record one problem as a row of the errors table."""
+        """Record one problem as a row of the errors table (secrets that a server echoed are removed)."""
         self.errors.append({"registry": self.row["registry"], "repository": repository, "stage": stage,
-                            "http_status": status, "code": code, "message": message[:MESSAGE_CHARS],
+                            "http_status": status, "code": redact(code), "message": redact(message)[:MESSAGE_CHARS],
                             "at": dt.datetime.now(dt.UTC)})
         self.on_problem()
 
@@ -67,6 +69,8 @@ class RegistryResult:
             self.problem(stage, repository, exc.code, exc.message, exc.status)
         elif isinstance(exc, SignInRequired):
             self.problem(stage, repository, "SIGN_IN_REQUIRED", str(exc))
+        elif isinstance(exc, (ValueError, UnicodeDecodeError)):  # an answer that is not what the API returns
+            self.problem(stage, repository, "INVALID_ANSWER", f"the {stage} answer is not usable: {exc}", 200)
         else:
             self.problem(stage, repository, type(exc).__name__, traceback.format_exception_only(exc)[-1].strip())
 
@@ -106,14 +110,18 @@ class Collector:
                 result.problem("catalog", None, "NO_LOGIN_SERVER", "Resource Graph gave no loginServer for this "
                                "registry")
                 return
-            sku = row.get("sku") or "Basic"
-            gate = Gate(SKU_CONCURRENCY.get(sku, 8), skus.READ_OPS_PER_MIN.get(sku, 1_000) / 60.0)
-            client = RegistryClient(self.session, login_server, self.entra, gate, self.opts.page_size)
-            try:
-                names = await client.catalog()
-            except Exception as e:
+            refused = check_login_server(login_server, self.opts.cloud.acr_suffix, self.opts.arm_endpoint is None)
+            if refused:
                 result.failed = True
-                result.failure("catalog", None, e)
+                result.problem("catalog", None, "BAD_LOGIN_SERVER", f"{refused}: nothing was sent to it")
+                return
+            sku = row.get("sku") or "Basic"
+            gate = Gate(SKU_CONCURRENCY.get(sku, 8), skus.READ_OPS_PER_MIN.get(sku, 1_000) / 60.0,
+                        dead_after=self.session.limits.dead_after_timeouts)
+            client = RegistryClient(self.session, login_server, self.entra, gate, self.opts.page_size)
+            names = await self._catalog(client, result)
+            if names is None:
+                result.failed = True
                 return
             row["repository_count"] = len(names)
             self.progress.add_repositories(len(names))
@@ -134,6 +142,32 @@ class Collector:
                 result.requests = client.requests + client.tokens.requests
 
     @staticmethod
+    async def _catalog(client: RegistryClient, result: RegistryResult) -> list[str] | None:
+        """Every repository name; None when none could be read. A page that is not a catalog page costs only
+        its names; a listing cut short keeps the pages read."""
+        try:
+            pages = await client.catalog()
+        except PagesCut as e:
+            result.failure("catalog", None, e)
+            pages = e.pages
+        except Exception as e:
+            result.failure("catalog", None, e)
+            return None
+        names: list[str] = []
+        bad = 0
+        for body in pages:
+            try:
+                names += parse.catalog(body)
+            except (ValueError, UnicodeDecodeError):
+                bad += 1
+        if bad:
+            result.problem("catalog", None, "INVALID_PAGE", f"{bad} of {len(pages)} catalog pages are not catalog "
+                           "pages; their repositories are missing", 200)
+        if bad == len(pages):
+            return None
+        return list(dict.fromkeys(names))  # a repository named twice is read once
+
+    @staticmethod
     async def _usage(usage: asyncio.Future, result: RegistryResult) -> None:
         """Billed and included storage from ``listUsages``."""
         try:
@@ -141,31 +175,40 @@ class Collector:
         except Exception as e:
             result.failure("usage", None, e)
             return
-        size = usages.get("Size") or {}
-        result.row["storage_used_bytes"] = size.get("currentValue")
-        result.row["storage_included_bytes"] = size.get("limit")
+        size = usages.get("Size")
+        size = size if isinstance(size, dict) else {}
+        result.row["storage_used_bytes"] = parse.typed(size.get("currentValue"), int)
+        result.row["storage_included_bytes"] = parse.typed(size.get("limit"), int)
         if not size:
             result.problem("usage", None, "NO_SIZE_USAGE", "listUsages returned no 'Size' usage", 200)
+        elif result.row["storage_used_bytes"] is None:
+            result.problem("usage", None, "INVALID_ANSWER", "listUsages gave no whole number of bytes for 'Size'",
+                           200)
 
     @staticmethod
     def _listing(result: RegistryResult, stage: str, parser) -> parse.ParseBuffer:
-        """A buffer for one kind of listing page: a page that does not parse is one INVALID_PAGE row per
-        repository, however many of its pages fail; timestamps are parsed per chunk (8 bytes a value instead
-        of a ~28-character string held to the end) and their failures counted."""
+        """A buffer for one kind of listing page: a page that does not parse (not JSON, or JSON of another shape)
+        is one INVALID_PAGE row per repository, however many of its pages fail; an item without its key is left
+        out and counted; timestamps are parsed per chunk (8 bytes a value instead of a ~28-character string held
+        to the end) and their failures counted."""
         reported: set[str] = set()
 
         def invalid(item: tuple) -> None:
             if item[0] not in reported:
                 reported.add(item[0])
                 result.problem(stage, item[0], "INVALID_PAGE",
-                               f"a page of the {stage} listing is not valid JSON; left out", 200)
+                               f"a page of the {stage} listing is not a {stage} page; left out", 200)
 
-        def times(frame: pl.DataFrame) -> pl.DataFrame:
-            frame, failures = parse.parse_times(stage, frame)
+        def finish_chunk(frame: pl.DataFrame) -> pl.DataFrame:
+            keyless = pl.any_horizontal(pl.col(k).is_null() for k in ITEM_KEYS[stage])
+            for repository, count in frame.filter(keyless).group_by("repository").len().iter_rows():
+                result.problem(stage, repository, "INVALID_PAGE", f"{count} items of the {stage} listing have no "
+                               f"{' or '.join(ITEM_KEYS[stage])}; left out", 200)
+            frame, failures = parse.parse_times(stage, frame.filter(~keyless))
             result.bad_times[stage] = result.bad_times.get(stage, 0) + failures
             return frame
 
-        return parse.ParseBuffer(lambda batch: parser(result.row["registry"], batch), invalid, times)
+        return parse.ParseBuffer(lambda batch: parser(result.row["registry"], batch), invalid, finish_chunk)
 
     async def list_repository(self, client: RegistryClient, result: RegistryResult, name: str, buffers) -> None:
         info, mpages, tpages = await asyncio.gather(client.repository(name), client.manifest_pages(name),
@@ -177,11 +220,18 @@ class Collector:
                     raise value
                 result.failure(stage, name, value)
         for buffer, bodies in zip(buffers, (mpages, tpages), strict=True):
+            if isinstance(bodies, PagesCut):
+                bodies = bodies.pages  # stopped by acrlib, not failed: what was read before is true
             if not isinstance(bodies, BaseException):
                 for body in bodies:
                     buffer.add((name, body))
+        repo = None
         if not isinstance(info, BaseException):
-            repo = parse.repository_row(result.row["registry"], info)
+            try:
+                repo = parse.repository_row(result.row["registry"], name, info)
+            except (ValueError, UnicodeDecodeError) as e:
+                result.failure("repository", name, e)
+        if repo is not None:
             repo["listed_manifests"] = not isinstance(mpages, BaseException)
             repo["listed_tags"] = not isinstance(tpages, BaseException)
             result.repositories.append(repo)
@@ -293,5 +343,22 @@ class Collector:
             df = schema.conform(name, df)
             if name == "manifests":
                 df = df.with_columns(mt.kind_expr().alias("kind"))
-            tables[name] = schema.sort(name, df)  # registries concatenate in name order: globally sorted
+            df = schema.sort(name, df)  # registries concatenate in name order: globally sorted
+            tables[name] = Collector._once(result, name, df)
         result.tables = tables
+
+    @staticmethod
+    def _once(result: RegistryResult, name: str, df: pl.DataFrame) -> pl.DataFrame:
+        """Each row once per key: a server that lists an item twice (a page served again) is reported, and the
+        item kept once. The frame is sorted by its key, so repeats are neighbours: no hashing."""
+        keys = schema.KEYS[name]
+        if name == "repositories" or df.height < 2:
+            return df
+        repeat = pl.all_horizontal(pl.col(k).eq_missing(pl.col(k).shift(1)) for k in keys)
+        mask = df.select(repeat.fill_null(False)).to_series()
+        repeats = int(mask.sum())
+        if not repeats:
+            return df
+        result.problem("parse", None, "DUPLICATE_ITEMS", f"{repeats} {name} rows were listed more than once; "
+                       "each is kept once", 200)
+        return df.filter(~mask)

@@ -1,6 +1,11 @@
 """The HTTP layer every acrlib request goes through: one aiohttp session under azure-core async pipelines,
-retries with ``Retry-After`` or jittered backoff, and a per-origin gate that bounds concurrency and paces
-requests once the origin has throttled.
+retries with ``Retry-After`` or jittered backoff, and a per-origin gate that bounds concurrency, paces
+requests once the origin has throttled, and gives up on an origin that stopped answering.
+
+Every server may misbehave, so everything a server can make acrlib do is bounded (:class:`Limits`): the time
+one request may take however slowly its bytes arrive, the size of one answer, how long a ``Retry-After`` may
+hold a request, how many times a request is sent, and how many requests in a row may time out before the
+origin's other requests are not sent at all.
 """
 
 from __future__ import annotations
@@ -8,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import math
 import random
 import ssl
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 import aiohttp
@@ -23,9 +30,42 @@ from azure.core.pipeline.policies import AsyncHTTPPolicy
 from azure.core.pipeline.transport import AsyncHttpTransport
 
 from .._version import __version__
+from ..errors import RequestFailed
 
 USER_AGENT = f"acrlib/{__version__}"
 RETRY_STATUSES = {500, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what any server can make acrlib do (``collect`` takes the first three as options)."""
+
+    request_timeout: float = 120.0  # s: one request, from sending to the last byte, however slowly bytes come
+    max_retry_wait: float = 60.0  # s: a longer Retry-After (or quota reset) fails the request at once
+    max_answer_bytes: int = 64 << 20  # one answer's body after decompression; larger is cut off, an error
+    connect_timeout: float = 30.0  # s: establishing a connection
+    max_attempts: int = 8  # times one request is sent (throttling included); 5xx at most 5, resets 3
+    dead_after_timeouts: int = 3  # an origin whose requests time out this many times in a row is given up
+    max_pages: int = 100_000  # pages of one listing (100 million items at 1,000 a page)
+
+    def __post_init__(self):
+        for name in ("request_timeout", "max_retry_wait", "connect_timeout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+        for name in ("max_answer_bytes", "max_attempts", "dead_after_timeouts", "max_pages"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, not {value!r}")
+
+
+class RequestTimedOut(ServiceResponseError):
+    """No complete answer within ``Limits.request_timeout``: not retried (the deadline is the deadline)."""
+
+
+def answer_too_large(url: str, status: int, size: int | str, limit: int) -> RequestFailed:
+    return RequestFailed(status, "ANSWER_TOO_LARGE", f"the answer of {url.split('?')[0]} is larger than "
+                         f"max_answer_bytes ({limit:,} bytes; it announced {size}): cut off, left out")
 
 
 def ssl_context(connection_verify: bool | str | None) -> ssl.SSLContext | bool:
@@ -109,12 +149,32 @@ class LeanResponse:
 
 
 class LeanTransport(AsyncHttpTransport):
-    """An azure-core transport over one shared aiohttp session: bodies read eagerly, connections reused, TLS
-    context set once on the connector. Connection failures map to azure-core's exceptions."""
+    """An azure-core transport over one shared aiohttp session: bodies read eagerly (at most
+    ``max_answer_bytes`` of them), connections reused, TLS context set once on the connector, one total deadline
+    per request. Connection failures map to azure-core's exceptions, a deadline missed to
+    :class:`RequestTimedOut`."""
 
-    def __init__(self, session: aiohttp.ClientSession, read_timeout_s: float = 120, connect_timeout_s: float = 30):
+    def __init__(self, session: aiohttp.ClientSession, limits: Limits):
         self.session = session
-        self._timeout = aiohttp.ClientTimeout(sock_connect=connect_timeout_s, sock_read=read_timeout_s)
+        self.limits = limits
+        # total: a server dripping one byte at a time cannot hold a request longer than this.
+        self._timeout = aiohttp.ClientTimeout(total=limits.request_timeout, sock_connect=limits.connect_timeout)
+
+    async def _body(self, url: str, r: aiohttp.ClientResponse) -> bytes:
+        """The body, never more than the limit in memory. A compressed answer is counted decompressed, so a
+        small gzip bomb is cut off like a large answer."""
+        cap = self.limits.max_answer_bytes
+        length = r.content_length
+        if length is not None and length > cap:
+            raise answer_too_large(url, r.status, f"{length:,} bytes", cap)
+        if length is not None and r.headers.get("Content-Encoding", "identity") == "identity":
+            return await r.read()  # exactly Content-Length bytes: the fast path of nearly every answer
+        body = bytearray()
+        async for chunk in r.content.iter_chunked(1 << 16):
+            body += chunk
+            if len(body) > cap:
+                raise answer_too_large(url, r.status, "no length" if length is None else f"{length:,} bytes", cap)
+        return bytes(body)
 
     async def send(self, request, **kwargs) -> LeanResponse:
         proxy = None
@@ -125,11 +185,13 @@ class LeanTransport(AsyncHttpTransport):
             async with self.session.request(request.method, request.url, headers=request.headers,
                                             data=request.content,
                                             allow_redirects=False, proxy=proxy, timeout=self._timeout) as r:
-                body = await r.read()
+                body = await self._body(request.url, r)
                 return LeanResponse(request, r.status, r.reason, r.headers, body)
+        except TimeoutError as e:  # aiohttp's ServerTimeoutError is one too
+            raise RequestTimedOut(f"no complete answer within {self.limits.request_timeout:g} s", error=e) from e
         except (aiohttp.ClientConnectorError, aiohttp.ClientProxyConnectionError) as e:
             raise ServiceRequestError(f"{type(e).__name__}: {e}", error=e) from e
-        except (aiohttp.ClientError, TimeoutError, ConnectionError) as e:
+        except (aiohttp.ClientError, ConnectionError) as e:
             raise ServiceResponseError(f"{type(e).__name__}: {e}", error=e) from e
 
     async def open(self) -> None:
@@ -148,9 +210,10 @@ class LeanTransport(AsyncHttpTransport):
 class Session:
     """The shared connection pool. ``async with Session(verify) as s: s.pipeline([...])``."""
 
-    def __init__(self, connection_verify: bool | str | None = None, limit: int = 128):
+    def __init__(self, connection_verify: bool | str | None = None, limit: int = 128, limits: Limits | None = None):
         self._verify = connection_verify
         self._limit = limit
+        self.limits = limits or Limits()
         self.proxies = Proxies()
         self.aiohttp: aiohttp.ClientSession | None = None
         self.transport: LeanTransport | None = None
@@ -161,7 +224,7 @@ class Session:
         # trust_env=False: Proxies decides once per host what aiohttp would look up on every request.
         self.aiohttp = aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=True,
                                              headers={"User-Agent": USER_AGENT})
-        self.transport = LeanTransport(self.aiohttp)
+        self.transport = LeanTransport(self.aiohttp, self.limits)
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -223,9 +286,12 @@ class Gate:
     the origin's ``Retry-After``; from then on a client-side token bucket refilling at ``rate`` per second
     (the SKU's documented ReadOps) admits requests, empty at the 429, so what the origin refilled during the
     pause is spent at once and the rest is paced. Throttled again while pacing, the rate drops by a fifth
-    (documented rates are minimum estimates, but a registry may be shared with other clients)."""
+    (documented rates are minimum estimates, but a registry may be shared with other clients).
 
-    def __init__(self, concurrency: int, rate: float | None = None):
+    After ``dead_after`` requests in a row missed their deadline, the origin is given up: every request still
+    waiting fails at once instead of each waiting out its own deadline in turn."""
+
+    def __init__(self, concurrency: int, rate: float | None = None, dead_after: int = Limits.dead_after_timeouts):
         self.concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self.rate = rate
@@ -233,6 +299,21 @@ class Gate:
         self._tokens = 0.0
         self._stamp = 0.0
         self._resume_at = 0.0
+        self.dead_after = dead_after
+        self.timeouts = 0  # in a row
+        self.dead = False
+
+    def timed_out(self) -> None:
+        self.timeouts += 1
+        self.dead = self.dead or self.timeouts >= self.dead_after
+
+    def answered(self) -> None:
+        self.timeouts = 0
+
+    def check(self, url: str) -> None:
+        if self.dead:
+            raise RequestFailed(None, "HOST_UNRESPONSIVE", f"not sent: {self.timeouts} requests in a row to "
+                                f"{url.split('/')[2] if '//' in url else url} got no complete answer in time")
 
     async def __aenter__(self):
         await self._slots.acquire()
@@ -271,27 +352,40 @@ class Gate:
 
 
 class GatePolicy(AsyncHTTPPolicy):
-    """Takes a slot of the request's gate around the actual send (not around retries' sleeps)."""
+    """Takes a slot of the request's gate around the actual send (not around retries' sleeps), and tells the
+    gate whether the origin answered in time."""
 
     async def send(self, request: PipelineRequest) -> PipelineResponse:
         gate: Gate | None = request.context.get("gate")
         if gate is None:
             return await self.next.send(request)
         async with gate:
-            return await self.next.send(request)
+            gate.check(request.http_request.url)
+            try:
+                response = await self.next.send(request)
+            except RequestTimedOut:
+                gate.timed_out()
+                raise
+            gate.answered()
+            return response
 
 
 def retry_after_seconds(headers) -> float | None:
+    """Seconds a ``Retry-After`` header asks for: a number or an HTTP date, never negative (``inf`` for an
+    infinite or absurd value); None when absent or unreadable (the caller backs off on its own)."""
     value = headers.get("Retry-After")
-    if not value:
+    if value is None or not str(value).strip():
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError):
             return None
+    if math.isnan(seconds):
+        return None
+    return max(0.0, seconds)
 
 
 def backoff(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
@@ -300,18 +394,26 @@ def backoff(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
 
 
 class RetryPolicy(AsyncHTTPPolicy):
-    """Retries 429 (``Retry-After`` when given, else backoff), 5xx and connection failures.
+    """Retries 429 (``Retry-After`` when given, else backoff), 5xx and failed connections, at most
+    ``max_attempts`` sends in all. A request that missed its deadline is not retried. A 429 asking for more than
+    ``max_retry_wait`` fails at once, naming what the server asked.
 
     ``throttle_wait`` may compute the wait for a 429 from other headers (Resource Graph's quota headers).
     """
 
-    def __init__(self, max_attempts: int = 8, connect_attempts: int = 3,
-                 throttle_wait: Callable[[object], float | None] | None = None, base_delay: float = 0.5):
+    def __init__(self, max_attempts: int = Limits.max_attempts, connect_attempts: int = 3,
+                 throttle_wait: Callable[[object], float | None] | None = None, base_delay: float = 0.5,
+                 max_retry_wait: float = Limits.max_retry_wait):
         super().__init__()
         self.max_attempts = max_attempts
         self.connect_attempts = connect_attempts
         self.throttle_wait = throttle_wait
         self.base_delay = base_delay  # seconds: the first backoff is between half of it and all of it
+        self.max_retry_wait = max_retry_wait
+
+    @classmethod
+    def within(cls, limits: Limits, **kwargs) -> RetryPolicy:
+        return cls(max_attempts=limits.max_attempts, max_retry_wait=limits.max_retry_wait, **kwargs)
 
     async def send(self, request: PipelineRequest) -> PipelineResponse:
         attempt = 0
@@ -320,6 +422,8 @@ class RetryPolicy(AsyncHTTPPolicy):
             attempt += 1
             try:
                 response = await self.next.send(request)
+            except RequestTimedOut:
+                raise
             except (ServiceRequestError, ServiceResponseError):
                 connect_failures += 1
                 if connect_failures >= self.connect_attempts or attempt >= self.max_attempts:
@@ -333,7 +437,11 @@ class RetryPolicy(AsyncHTTPPolicy):
                 if wait is None and self.throttle_wait is not None:
                     wait = self.throttle_wait(headers)
                 if wait is None:
-                    wait = backoff(attempt, base=2 * self.base_delay, cap=60.0)
+                    wait = backoff(attempt, base=2 * self.base_delay, cap=self.max_retry_wait)
+                if wait > self.max_retry_wait:
+                    asked = headers.get("Retry-After") or headers.get("x-ms-user-quota-resets-after")
+                    raise RequestFailed(429, "RETRY_AFTER_TOO_LONG", f"the server asked to wait {asked!r} before "
+                                        f"retrying, more than max_retry_wait ({self.max_retry_wait:g} s): not retried")
                 gate: Gate | None = request.context.get("gate")
                 if gate is not None:
                     gate.throttled(wait)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..clouds import Cloud
 from ..clouds import cloud as resolve_cloud
+from .http import Limits
 
 SUBSCRIPTION_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 REGISTRY_NAME = re.compile(r"^[a-zA-Z0-9]{5,50}$")
@@ -29,6 +30,7 @@ class Options:
     layers: bool
     page_size: int
     referrers: str
+    limits: Limits = field(default_factory=Limits)
 
     def wants(self, name: str) -> bool:
         if self.registry_names is not None:
@@ -77,7 +79,9 @@ def check_filters(subscriptions, registries) -> tuple[tuple[str, ...] | None, fr
 
 
 def options(credential=None, *, subscriptions=None, registries=None, cloud="public", arm_endpoint=None,
-            connection_verify=None, progress=True, layers=False, page_size=1000, referrers="artifacts") -> Options:
+            connection_verify=None, progress=True, layers=False, page_size=1000, referrers="artifacts",
+            request_timeout=Limits.request_timeout, max_retry_wait=Limits.max_retry_wait,
+            max_answer_bytes=Limits.max_answer_bytes) -> Options:
     """Validate :func:`acrlib.collect`'s arguments; every problem is a ``ValueError`` naming it, before any
     request."""
     target = resolve_cloud(cloud)
@@ -92,6 +96,7 @@ def options(credential=None, *, subscriptions=None, registries=None, cloud="publ
         raise ValueError(f"referrers must be one of {REFERRER_CHECKS}, not {referrers!r}")
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 1000:
         raise ValueError(f"page_size must be an integer from 1 to 1000, not {page_size!r}")
+    limits = Limits(request_timeout=request_timeout, max_retry_wait=max_retry_wait, max_answer_bytes=max_answer_bytes)
     if credential is None:
         from azure.identity import DefaultAzureCredential
 
@@ -100,4 +105,5 @@ def options(credential=None, *, subscriptions=None, registries=None, cloud="publ
         raise ValueError(f"credential must be an azure-core TokenCredential, not {type(credential).__name__}")
     return Options(credential=credential, subscriptions=subs, registry_names=names, registry_pattern=pattern,
                    cloud=target, arm_endpoint=arm_endpoint, connection_verify=connection_verify,
-                   progress=bool(progress), layers=bool(layers), page_size=page_size, referrers=referrers)
+                   progress=bool(progress), layers=bool(layers), page_size=page_size, referrers=referrers,
+                   limits=limits)

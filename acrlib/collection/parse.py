@@ -86,14 +86,47 @@ def tags(registry: str, pages: list[tuple[str, bytes]]) -> pl.DataFrame:
     return df.with_columns(pl.lit(registry).alias("registry"))
 
 
-def repository_row(registry: str, body: dict) -> dict:
-    flags = body.get("changeableAttributes") or {}
+INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def typed(value, kind: type):
+    """``value`` when it is a ``kind`` (an int also within int64, a bool never an int); None otherwise. Rows
+    built in Python from server answers go through this, so one odd value cannot break a frame."""
+    if kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool) and INT64[0] <= value <= INT64[1]
+        return value if ok else None
+    return value if isinstance(value, kind) else None
+
+
+def json_object(body: bytes) -> dict:
+    """``body`` as a JSON object; ``ValueError`` when it is not JSON or not an object."""
+    value = json.loads(body)
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def catalog(body: bytes) -> list[str]:
+    """The repository names of one catalog page; ``ValueError`` when it is not one."""
+    names = json_object(body).get("repositories") or []
+    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+        raise ValueError("'repositories' is not a list of names")
+    return names
+
+
+def repository_row(registry: str, repository: str, body: bytes) -> dict:
+    """A repositories-table row from the repository's attributes (``ValueError`` when the answer is not a JSON
+    object; a field of the wrong type is null). The name is the one asked for, whatever the answer says."""
+    info = json_object(body)
+    flags = info.get("changeableAttributes")
+    flags = flags if isinstance(flags, dict) else {}
     return {
-        "registry": registry, "repository": body.get("imageName"), "created_at": body.get("createdTime"),
-        "last_updated_at": body.get("lastUpdateTime"), "manifest_count": body.get("manifestCount"),
-        "tag_count": body.get("tagCount"), "delete_enabled": flags.get("deleteEnabled"),
-        "write_enabled": flags.get("writeEnabled"), "read_enabled": flags.get("readEnabled"),
-        "list_enabled": flags.get("listEnabled"),
+        "registry": registry, "repository": repository, "created_at": typed(info.get("createdTime"), str),
+        "last_updated_at": typed(info.get("lastUpdateTime"), str),
+        "manifest_count": typed(info.get("manifestCount"), int), "tag_count": typed(info.get("tagCount"), int),
+        "delete_enabled": typed(flags.get("deleteEnabled"), bool),
+        "write_enabled": typed(flags.get("writeEnabled"), bool), "read_enabled": typed(flags.get("readEnabled"), bool),
+        "list_enabled": typed(flags.get("listEnabled"), bool),
     }
 
 
@@ -135,7 +168,7 @@ def references(registry: str, items: list[tuple[str, str, bytes]]) -> pl.DataFra
     return compact(df.select("repository", pl.col("digest").alias("index_digest"),
                              pl.col("doc").struct.field("manifest").struct.field("references").alias("ref"))
                    .explode("ref").filter(pl.col("ref").is_not_null()).unnest("ref")
-                   .rename({"digest": "child_digest"})
+                   .rename({"digest": "child_digest"}).filter(pl.col("child_digest").is_not_null())
                    .select(pl.lit(registry).alias("registry"), "repository", "index_digest", "child_digest",
                            "architecture", "os"))
 
@@ -175,17 +208,18 @@ def layers(registry: str, documents: pl.DataFrame) -> pl.DataFrame:
 
 
 def parse_batch(items: list[tuple], parse) -> tuple[pl.DataFrame, list[tuple]]:
-    """``parse(items)`` in one go; when a document is not JSON, parse them one by one so that only the bad
+    """``parse(items)`` in one go; when that fails for any reason (a body that is not JSON, or JSON of another
+    shape: a string where a list belongs, a number beyond int64), parse them one by one so that only the bad
     ones are left out. Returns the frame and the items that could not be parsed."""
     try:
         return parse(items), []
-    except pl.exceptions.ComputeError:
+    except Exception:
         good, bad = [], []
         for item in items:
             try:
                 parse([item])
                 good.append(item)
-            except pl.exceptions.ComputeError:
+            except Exception:
                 bad.append(item)
         return parse(good), bad
 

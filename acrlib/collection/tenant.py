@@ -21,14 +21,15 @@ from ..inventory import Inventory
 from . import parse
 from .collector import Collector, RegistryResult
 from .discovery import Arm, discover
-from .http import AsyncCredential, Session
+from .http import AsyncCredential, Limits, Session
 from .options import Options, options
 from .progress import Progress
 
 
 def collect(credential=None, *, subscriptions=None, registries=None, cloud="public", arm_endpoint=None,
-            connection_verify=None, progress=True, layers=False, page_size=1000,
-            referrers="artifacts") -> Inventory:
+            connection_verify=None, progress=True, layers=False, page_size=1000, referrers="artifacts",
+            request_timeout=Limits.request_timeout, max_retry_wait=Limits.max_retry_wait,
+            max_answer_bytes=Limits.max_answer_bytes) -> Inventory:
     """Collect every registry, repository, manifest and tag the credential can see.
 
     Parameters
@@ -45,6 +46,11 @@ def collect(credential=None, *, subscriptions=None, registries=None, cloud="publ
     referrers: which manifests' bytes are read to find OCI ``subject``/``artifactType``: ``artifacts``
         (OCI manifests whose config is neither an image nor a Helm config: what referrer tools push) or
         ``untagged`` (also every untagged OCI image manifest, as ``acr purge`` does; one request each).
+    request_timeout: seconds one request may take from sending to its last byte (default 120).
+    max_retry_wait: seconds a server may ask acrlib to wait before a retry (``Retry-After``); a longer wait
+        fails that request at once, with an error row naming the server's value (default 60).
+    max_answer_bytes: the largest answer read, in bytes after decompression (default 64 MiB); a larger one is
+        cut off and becomes an error row.
 
     Returns an :class:`~acrlib.Inventory` (sizes in bytes, times in UTC). Registries that fail are marked
     ``partial`` or ``failed`` and explained in ``errors``; the others are complete. Bad arguments raise
@@ -57,7 +63,8 @@ def collect(credential=None, *, subscriptions=None, registries=None, cloud="publ
     """
     opts = options(credential, subscriptions=subscriptions, registries=registries, cloud=cloud,
                    arm_endpoint=arm_endpoint, connection_verify=connection_verify, progress=progress, layers=layers,
-                   page_size=page_size, referrers=referrers)
+                   page_size=page_size, referrers=referrers, request_timeout=request_timeout,
+                   max_retry_wait=max_retry_wait, max_answer_bytes=max_answer_bytes)
     return run(collect_async(opts))
 
 
@@ -78,7 +85,7 @@ async def collect_async(opts: Options) -> Inventory:
     started = time.perf_counter()
     local_start = dt.datetime.now(dt.UTC)
     credential = AsyncCredential(opts.credential)
-    async with Session(opts.connection_verify, limit=256) as session:
+    async with Session(opts.connection_verify, limit=256, limits=opts.limits) as session:
         arm = Arm(session, credential, opts.cloud, opts.arm_endpoint)
         found = await discover(arm, opts.subscriptions)
         collected_at = collection_time(arm.server_time, local_start)

@@ -257,6 +257,7 @@ class Emulator:
         data = {"arm_endpoint": self.arm_endpoint, "ca_path": self.ca_path, "tenant_id": self.tenant_id,
                 "registries": self.registries, "secret": self._secret}
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # O_CREAT's mode applies only to a new file: an existing one keeps wider permissions
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=2)
         return path

@@ -25,6 +25,17 @@ def setup() -> None:
     pl.Config.set_tbl_hide_dataframe_shape(True)
 
 
+def safe_text(df: pl.DataFrame) -> pl.DataFrame:
+    """Every text column with ``&``, ``<`` and ``>`` escaped: plotly renders a subset of HTML in labels, hover
+    text and legends (``<b>``, ``<a href>``, ``<span style>``), and names and tags come from whoever pushed."""
+    return df.with_columns(pl.col(pl.String).str.replace_all("&", "&amp;", literal=True)
+                           .str.replace_all("<", "&lt;", literal=True).str.replace_all(">", "&gt;", literal=True))
+
+
+def _safe_list(values) -> list:
+    return safe_text(pl.DataFrame({"v": [str(v) for v in values]}))["v"].to_list()
+
+
 def _layout(fig: go.Figure, title: str, x: str, y: str, **kw) -> go.Figure:
     fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, legend_title_text="", margin={"t": 60, "b": 40},
                       **kw)
@@ -34,7 +45,7 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, **kw) -> go.Figure:
 def images_and_tags(registry_summary: pl.DataFrame) -> go.Figure:
     long = registry_summary.select("registry", "images", "indexes", "tags", "untagged").unpivot(
         index="registry", variable_name="measure", value_name="count")
-    fig = px.bar(long, x="registry", y="count", color="measure", barmode="group",
+    fig = px.bar(safe_text(long), x="registry", y="count", color="measure", barmode="group",
                  hover_data={"registry": True, "measure": True, "count": ":,"})
     return _layout(fig, "Images, indexes, tags and untagged manifests per registry", "registry", "count")
 
@@ -45,7 +56,7 @@ def storage(registry_summary: pl.DataFrame) -> go.Figure:
         (pl.col("logical_bytes") / GIB).alias("logical (sum of image sizes)"),
         (pl.col("billed_bytes") / GIB).alias("billed (listUsages)"),
     ).unpivot(index="registry", variable_name="measure", value_name="GiB")
-    fig = px.bar(long, x="registry", y="GiB", color="measure", barmode="group",
+    fig = px.bar(safe_text(long), x="registry", y="GiB", color="measure", barmode="group",
                  hover_data={"GiB": ":,.1f", "measure": True})
     return _layout(fig, "Storage per registry: logical vs billed", "registry", "storage (GiB)")
 
@@ -60,7 +71,7 @@ def storage_treemap(repository_summary: pl.DataFrame, top_n: int = 15) -> go.Fig
         pl.col("manifests").sum())
     tiles = pl.concat([top.drop("rank"), rest.select(top.drop("rank").columns)]).with_columns(
         (pl.col("logical_bytes") / GIB).round(2).alias("GiB")).filter(pl.col("GiB") > 0)
-    fig = px.treemap(tiles, path=[px.Constant("all registries"), "registry", "repository"], values="GiB",
+    fig = px.treemap(safe_text(tiles), path=[px.Constant("all registries"), "registry", "repository"], values="GiB",
                      hover_data={"manifests": ":,"})
     fig.update_traces(hovertemplate="%{label}<br>%{value:,.2f} GiB<br>%{customdata[0]:,} manifests<extra></extra>")
     fig.update_layout(title="Logical storage by registry and repository (GiB)", margin={"t": 60, "b": 10})
@@ -75,8 +86,8 @@ def tag_age(inv: Inventory) -> go.Figure:
         cond = pl.col("days") >= low if high is None else (pl.col("days") >= low) & (pl.col("days") < high)
         bucket = pl.when(cond).then(pl.lit(label)).otherwise(bucket)
     counts = age.with_columns(bucket.alias("age")).group_by("registry", "age").len("tags")
-    fig = px.bar(counts, x="age", y="tags", color="registry", category_orders={"age": [b[2] for b in AGE_BUCKETS]},
-                 hover_data={"tags": ":,"})
+    fig = px.bar(safe_text(counts), x="age", y="tags", color="registry",
+                 category_orders={"age": [b[2] for b in AGE_BUCKETS]}, hover_data={"tags": ":,"})
     return _layout(fig, "Age of tags (time since last update)", "age (days since last update)", "tags")
 
 
@@ -85,7 +96,7 @@ def stale(registry_summary: pl.DataFrame, stale_days: int) -> go.Figure:
                                    (pl.col("stale_bytes") / GIB).round(2).alias("stale_GiB"))
     long = data.unpivot(index=["registry", "stale_GiB"], on=["stale_tags", "stale_manifests"],
                         variable_name="what", value_name="count")
-    fig = px.bar(long, x="registry", y="count", color="what", barmode="group",
+    fig = px.bar(safe_text(long), x="registry", y="count", color="what", barmode="group",
                  hover_data={"stale_GiB": ":,.2f", "count": ":,"})
     return _layout(fig, f"Purge plan per registry: tags and manifests older than {stale_days} days",
                    "registry", "count (hover: GiB of deleted manifests)")
@@ -95,7 +106,7 @@ def top_cleanup(repository_summary: pl.DataFrame, top_n: int = 15) -> go.Figure:
     top = (repository_summary.filter(pl.col("stale_bytes") > 0).sort("stale_bytes", descending=True).head(top_n)
            .with_columns((pl.col("stale_bytes") / GIB).round(2).alias("GiB"),
                          (pl.col("registry") + "/" + pl.col("repository")).alias("where")))
-    fig = px.bar(top.reverse(), x="GiB", y="where", orientation="h",
+    fig = px.bar(safe_text(top.reverse()), x="GiB", y="where", orientation="h",
                  hover_data={"stale_tags": ":,", "stale_manifests": ":,", "GiB": ":,.2f"})
     return _layout(fig, f"Top {top_n} repositories to clean (image size of manifests the plan deletes)",
                    "stale image size (GiB)", "registry/repository", height=max(350, 28 * top.height + 120))
@@ -105,13 +116,13 @@ def platforms(inv: Inventory) -> go.Figure:
     counts = (inv.manifests.filter(pl.col("kind") == "image")
               .group_by(pl.col("os").fill_null("unknown"), pl.col("architecture").fill_null("unknown"))
               .len("images").sort("images", descending=True))
-    fig = px.bar(counts, x="architecture", y="images", color="os", hover_data={"images": ":,"})
+    fig = px.bar(safe_text(counts), x="architecture", y="images", color="os", hover_data={"images": ":,"})
     return _layout(fig, "Platform images by architecture and OS", "architecture", "images")
 
 
 def kinds(inv: Inventory) -> go.Figure:
     counts = inv.manifests.group_by("registry", "kind").len("manifests")
-    fig = px.bar(counts, x="registry", y="manifests", color="kind", hover_data={"manifests": ":,"})
+    fig = px.bar(safe_text(counts), x="registry", y="manifests", color="kind", hover_data={"manifests": ":,"})
     return _layout(fig, "Artifact kinds per registry", "registry", "manifests")
 
 
@@ -119,7 +130,7 @@ def posture(matrix: pl.DataFrame) -> go.Figure:
     wide = matrix.pivot(on="finding", index="registry", values="flag").sort("registry")
     findings = [c for c in wide.columns if c != "registry"]
     fig = go.Figure(go.Heatmap(
-        z=wide.select(findings).to_numpy(), x=findings, y=wide["registry"].to_list(), zmin=0, zmax=1,
+        z=wide.select(findings).to_numpy(), x=findings, y=_safe_list(wide["registry"]), zmin=0, zmax=1,
         colorscale=[[0, "#e8f5e9"], [1, "#e53935"]], showscale=False,
         hovertemplate="%{y}<br>%{x}: %{z}<extra>1 = finding applies</extra>", xgap=2, ygap=2,
     ))
@@ -130,7 +141,8 @@ def cost(costs: pl.DataFrame, currency: str = "USD") -> go.Figure:
     long = costs.select("registry", "sku", pl.col("base_monthly").alias("SKU base"),
                         pl.col("overage_monthly").alias("storage overage")).unpivot(
         index=["registry", "sku"], variable_name="part", value_name="per_month")
-    fig = px.bar(long, x="registry", y="per_month", color="part", hover_data={"sku": True, "per_month": ":,.2f"})
+    fig = px.bar(safe_text(long), x="registry", y="per_month", color="part",
+                 hover_data={"sku": True, "per_month": ":,.2f"})
     return _layout(fig, f"Cost per registry per month ({currency})", "registry", f"{currency} per month")
 
 
@@ -140,9 +152,9 @@ def storage_truth(registry_storage: pl.DataFrame) -> go.Figure:
         "registry", (pl.col("exclusive_bytes") / GIB).alias("exclusive to one repository"),
         (pl.col("shared_bytes") / GIB).alias("shared by repositories"),
     ).unpivot(index="registry", variable_name="part", value_name="GiB")
-    fig = px.bar(long, x="registry", y="GiB", color="part", hover_data={"GiB": ":,.2f"})
+    fig = px.bar(safe_text(long), x="registry", y="GiB", color="part", hover_data={"GiB": ":,.2f"})
     billed = registry_storage.select("registry", (pl.col("billed_bytes") / GIB).alias("GiB"))
-    fig.add_trace(go.Scatter(x=billed["registry"].to_list(), y=billed["GiB"].to_list(), mode="markers",
+    fig.add_trace(go.Scatter(x=_safe_list(billed["registry"]), y=billed["GiB"].to_list(), mode="markers",
                              marker={"symbol": "line-ew-open", "size": 40, "line": {"width": 3}},
                              name="billed (listUsages)", hovertemplate="%{x}<br>billed %{y:,.2f} GiB<extra></extra>"))
     return _layout(fig, "Storage counted blob by blob (each blob once) vs billed", "registry", "storage (GiB)")
@@ -154,7 +166,8 @@ def repository_storage(repository_storage: pl.DataFrame, top_n: int = 15) -> go.
     long = top.select("where", (pl.col("exclusive_bytes") / GIB).alias("exclusive"),
                       (pl.col("shared_bytes") / GIB).alias("shared with other repositories")).unpivot(
         index="where", variable_name="part", value_name="GiB")
-    fig = px.bar(long.reverse(), x="GiB", y="where", color="part", orientation="h", hover_data={"GiB": ":,.2f"})
+    fig = px.bar(safe_text(long.reverse()), x="GiB", y="where", color="part", orientation="h",
+                 hover_data={"GiB": ":,.2f"})
     return _layout(fig, f"Top {top_n} repositories by stored bytes (each blob once)", "storage (GiB)",
                    "registry/repository", height=max(350, 28 * top.height + 120))
 
@@ -165,14 +178,14 @@ def reclaimable(reclaimable_registries: pl.DataFrame, registry_summary: pl.DataF
     long = data.select("registry", (pl.col("reclaimable_bytes") / GIB).alias("freed (blobs nothing else uses)"),
                        (pl.col("stale_bytes") / GIB).alias("sum of deleted images' sizes")).unpivot(
         index="registry", variable_name="measure", value_name="GiB")
-    fig = px.bar(long, x="registry", y="GiB", color="measure", barmode="group", hover_data={"GiB": ":,.2f"})
+    fig = px.bar(safe_text(long), x="registry", y="GiB", color="measure", barmode="group", hover_data={"GiB": ":,.2f"})
     return _layout(fig, "Storage the purge plan frees", "registry", "storage (GiB)")
 
 
 def trend(registry_growth: pl.DataFrame) -> go.Figure:
     data = registry_growth.select("collected_at", "registry", (pl.col("billed_bytes") / GIB).alias("GiB"),
                                   "manifests")
-    fig = px.line(data, x="collected_at", y="GiB", color="registry", markers=True,
+    fig = px.line(safe_text(data), x="collected_at", y="GiB", color="registry", markers=True,
                   hover_data={"GiB": ":,.2f", "manifests": ":,"})
     return _layout(fig, "Billed storage over time", "snapshot time (UTC)", "billed storage (GiB)")
 
@@ -180,6 +193,7 @@ def trend(registry_growth: pl.DataFrame) -> go.Figure:
 def churn(tag_churn: pl.DataFrame) -> go.Figure:
     long = tag_churn.select("collected_at", "registry", "added", "removed", "moved").unpivot(
         index=["collected_at", "registry"], variable_name="change", value_name="tags")
-    fig = px.bar(long.group_by("collected_at", "change").agg(pl.col("tags").sum()).sort("collected_at"),
-                 x="collected_at", y="tags", color="change", barmode="group", hover_data={"tags": ":,"})
+    per_change = long.group_by("collected_at", "change").agg(pl.col("tags").sum()).sort("collected_at")
+    fig = px.bar(safe_text(per_change), x="collected_at", y="tags", color="change", barmode="group",
+                 hover_data={"tags": ":,"})
     return _layout(fig, "Tag churn between snapshots (all registries)", "snapshot time (UTC)", "tags")

@@ -61,8 +61,21 @@ def declared_parameters(notebook: str | os.PathLike | None = None) -> dict[str, 
     return papermill.inspect_notebook(str(notebook or notebook_path()))
 
 
+_TYPES = {"str": str, "int": int, "float": (int, float), "bool": bool, "list": list, "dict": dict,
+          "None": type(None), "Optional": type(None)}
+
+
+def _accepted(kind: str) -> tuple[type, ...] | None:
+    """The Python types a parameter's annotation allows (None when it names none acrlib knows)."""
+    names = re.findall(r"[A-Za-z]+", kind)
+    types = [_TYPES[n] for n in names if n in _TYPES]
+    flat = tuple(t for entry in types for t in (entry if isinstance(entry, tuple) else (entry,)))
+    return flat or None
+
+
 def convert(name: str, text: str, spec: dict) -> Any:
-    """A command-line string as the parameter's type (from its annotation, else its default's literal)."""
+    """A command-line string as the parameter's type (from its annotation, else its default's literal);
+    ``ValueError`` naming the parameter when the value is not of a type the annotation allows."""
     kind = spec.get("inferred_type_name") or "None"
     if kind == "str":
         return text
@@ -79,14 +92,24 @@ def convert(name: str, text: str, spec: dict) -> Any:
             return False
         raise ValueError(f"parameter {name} needs true or false, not {text!r}")
     try:  # lists, None defaults, unions: a Python or JSON literal, else the plain string
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         try:
-            return json.loads(text)
+            value = json.loads(text)
         except ValueError:
             if "list" in kind and "str" not in kind:
-                return [part.strip() for part in text.split(",") if part.strip()]
-            return text
+                value = [part.strip() for part in text.split(",") if part.strip()]
+            else:
+                value = text
+    accepted = _accepted(kind)
+    if accepted is None:
+        return value
+    fits = isinstance(value, accepted) and not (isinstance(value, bool) and bool not in accepted)
+    if not fits and str in accepted:
+        return text  # e.g. a registry name made of digits
+    if not fits:
+        raise ValueError(f"parameter {name} needs {kind}, not {text!r}")
+    return value
 
 
 def check_parameters(parameters: dict, notebook: str | os.PathLike | None = None) -> dict:

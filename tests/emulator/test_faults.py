@@ -160,3 +160,11 @@ def test_an_http_error_shape_matches_acr(tiny):
     r = s.get(f"{tiny.endpoint(PREMIUM)}/acr/v1/_catalog?n=zero")
     assert r.status_code == 400
     assert r.json()["errors"][0]["code"] == "PAGINATION_NUMBER_INVALID"
+
+
+def test_the_connection_file_is_private_even_when_it_existed_with_wider_permissions(tiny, tmp_path):
+    path = tmp_path / "emu.json"
+    path.write_text("{}")
+    path.chmod(0o644)
+    tiny.write_connection_file(path)
+    assert oct(path.stat().st_mode & 0o777) == "0o600"

@@ -67,3 +67,37 @@ def test_emulator_command_serves_until_interrupted_and_other_processes_attach(tm
         proc.wait(timeout=30)
     assert proc.returncode == 0
     assert not connection_file.exists(), "the connection file (it holds the signing secret) is removed"
+
+
+def test_an_out_that_is_a_file_is_refused_before_any_collection(tmp_path):
+    target = tmp_path / "notes.txt"
+    target.write_text("keep me")
+    for command in (["collect", "--source", "emulator:tiny"], ["report", "--source", "emulator:tiny"]):
+        started = time.monotonic()
+        done = run(*command, "--out", str(target))
+        assert done.returncode == 2 and "is a file, not a folder" in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and time.monotonic() - started < 15
+    assert target.read_text() == "keep me"
+
+
+def test_report_parameters_and_timeout_of_the_wrong_type_are_refused(tmp_path):
+    for args, message in [
+        (["-p", "filters", "{'a:.*'}"], "parameter filters needs list"),
+        (["-p", "stale_days", "3.5"], "parameter stale_days needs a number"),
+        (["-p", "include_untagged", "maybe"], "needs true or false"),
+        (["--timeout", "0"], "must be a positive number of seconds"),
+        (["--timeout", "-5"], "must be a positive number of seconds"),
+        (["--timeout", "soon"], "must be a positive number of seconds"),
+    ]:
+        done = run("report", "--source", "emulator:tiny", "--out", str(tmp_path), *args)
+        assert done.returncode == 2 and message in done.stderr, (args, done.stderr)
+    assert not list(tmp_path.iterdir())
+
+
+def test_server_text_is_printed_without_control_characters():
+    from acrlib.cli import printable
+
+    hostile = "repo\x1b[2J\x1b]0;pwned\x07name\nFAKE: all complete\r\x9b31m\x00"
+    shown = printable(hostile)
+    assert "\x1b" not in shown and "\n" not in shown and "\r" not in shown and "\x9b" not in shown
+    assert shown.startswith("reponame") and "FAKE: all complete" in shown

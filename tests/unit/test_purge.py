@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import shlex
+import shutil
+import subprocess
 
 import polars as pl
 import pytest
@@ -242,11 +245,26 @@ def test_rows_carry_sizes_times_and_reasons():
 def test_az_acr_run_commands_reproduce_the_plan_per_registry():
     inv = _one_registry()
     cmds = purge_commands(inv, filters=["app:^dev", "web:.*"], ago="2d3h", keep=3, include_locked=True)
-    assert cmds["command"][0] == ("az acr run --registry contosoacr --cmd \"acr purge --filter 'app:^dev' --filter "
-                                  "'web:.*' --ago 2d3h --keep 3 --untagged --include-locked\" /dev/null")
-    assert cmds["dry_run"][0].endswith("--include-locked --dry-run\" /dev/null")
+    argv = shlex.split(cmds["command"][0])
+    assert argv[:5] == ["az", "acr", "run", "--registry", "contosoacr"] and argv[-1] == "/dev/null"
+    assert shlex.split(argv[6]) == ["acr", "purge", "--filter", "app:^dev", "--filter", "web:.*", "--ago", "2d3h",
+                                    "--keep", "3", "--untagged", "--include-locked"]
+    assert shlex.split(shlex.split(cmds["dry_run"][0])[6])[-2:] == ["--include-locked", "--dry-run"]
     with pytest.raises(ValueError, match="quote"):
         purge_commands(inv, filters=["app:it's"])
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_a_pasted_command_runs_nothing_a_filter_smuggles_in(tmp_path):
+    inv = _one_registry()
+    filters = ["app:$(touch pwned1)", "web:`touch pwned2`;touch pwned3", "x:^v1$|\\d && touch pwned4"]
+    command = purge_commands(inv, filters=filters, ago="1d")["command"][0]
+    # `az` replaced by a function that prints its arguments: what bash hands to the real az
+    done = subprocess.run(["bash", "-c", 'az() { printf "%s\\n" "$@"; }; ' + command], cwd=tmp_path,
+                          capture_output=True, text=True, check=True)
+    assert list(tmp_path.iterdir()) == [], "nothing ran"
+    cmd = done.stdout.splitlines()[5]  # acr run --registry R --cmd CMD /dev/null
+    assert shlex.split(cmd)[2:8] == ["--filter", filters[0], "--filter", filters[1], "--filter", filters[2]]
 
 
 def _one_registry():

@@ -98,3 +98,61 @@ def test_reading_what_is_not_a_snapshot_names_the_problem(tmp_path):
         Inventory.read_parquet(tmp_path / "missing")
     with pytest.raises(FileNotFoundError, match="holds no acrlib snapshot"):
         Inventory.read_parquet(tmp_path)
+
+
+def test_a_missing_truncated_or_swapped_table_file_is_refused_by_name(inventory, tmp_path):
+    import shutil
+
+    from acrlib.errors import SnapshotError
+
+    path = inventory.to_parquet(tmp_path / "a")
+    (path / "tags.parquet").unlink()
+    with pytest.raises(SnapshotError, match=r"tags\.parquet is missing"):
+        Inventory.read_parquet(path)
+
+    path = inventory.to_parquet(tmp_path / "b")
+    data = (path / "manifests.parquet").read_bytes()
+    (path / "manifests.parquet").write_bytes(data[: len(data) // 2])
+    with pytest.raises(SnapshotError, match=r"manifests\.parquet cannot be read"):
+        Inventory.read_parquet(path)
+
+    path = inventory.to_parquet(tmp_path / "c")
+    shutil.copy(path / "manifests.parquet", path / "tags.parquet")
+    with pytest.raises(SnapshotError, match=r"tags\.parquet (has|is not a tags table)"):
+        Inventory.read_parquet(path)
+
+    path = inventory.to_parquet(tmp_path / "d")
+    fewer = pl.read_parquet(path / "manifests.parquet").head(1)
+    fewer.write_parquet(path / "manifests.parquet")
+    with pytest.raises(SnapshotError, match=r"manifests\.parquet has 1 rows where the snapshot recorded 4"):
+        Inventory.read_parquet(path)
+
+
+def test_latest_and_history_order_come_from_the_recorded_time_not_folder_names(inventory, tmp_path):
+    import json
+
+    older = Inventory.from_tables(inventory.tables(), collected_at=inventory.collected_at - dt.timedelta(days=3))
+    newer = Inventory.from_tables(inventory.tables(), collected_at=inventory.collected_at)
+    a, b = older.to_parquet(tmp_path), newer.to_parquet(tmp_path)
+    # a folder renamed to sort last does not make it the latest
+    a.rename(tmp_path / "snapshot=99990101T000000000000Z")
+    assert Inventory.read_parquet(tmp_path).collected_at == newer.collected_at
+    assert [s.collected_at for s in snapshots.find(tmp_path)] == [older.collected_at, newer.collected_at]
+    meta = json.loads((b / "inventory.json").read_text())
+    assert meta["tables"]["manifests"] == 4
+
+
+def test_leftovers_of_a_killed_writer_go_at_the_next_write_once_an_hour_old(inventory, tmp_path):
+    import os
+    import time as clock
+
+    old = tmp_path / ".snapshot=20260101T000000000000Z.tmp-deadbeef"
+    fresh = tmp_path / ".snapshot=20260102T000000000000Z.tmp-cafebabe"
+    for folder in (old, fresh):
+        folder.mkdir()
+        (folder / "manifests.parquet").write_bytes(b"half")
+    two_hours_ago = clock.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    inventory.to_parquet(tmp_path)
+    assert not old.exists(), "an hour-old leftover is removed"
+    assert fresh.exists(), "a write that may still be running is left alone"
