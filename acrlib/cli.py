@@ -72,7 +72,7 @@ def _collect(args: argparse.Namespace) -> int:
     out = _output_folder(args.out)
     inventory = sources.load(source, subscriptions=args.subscription or None,
                              registries=args.registry or None, progress=not args.no_progress,
-                             layers=args.layers, referrers=args.referrers)
+                             layers=args.layers, referrers=args.referrers, activity_days=args.activity_days)
     path = inventory.to_parquet(out)
     print(inventory)
     for row in inventory.registries.select("registry", "status", "repository_count").iter_rows():
@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     col.add_argument("--layers", action="store_true", help="also record every manifest's blobs (1 request each)")
     col.add_argument("--referrers", choices=["artifacts", "untagged"], default="artifacts",
                      help="which manifests are read to find OCI referrers (default artifacts)")
+    col.add_argument("--activity-days", type=int, default=90, metavar="N",
+                     help="days of pulls and pushes to read from the registries' event logs (0: none; default 90)")
     col.add_argument("--no-progress", action="store_true", help="no progress bars")
     col.set_defaults(func=_collect)
 

@@ -1,4 +1,5 @@
-"""Azure clouds: where ARM lives, which scope its tokens need, which authority signs them."""
+"""Azure clouds: where ARM and Log Analytics live, which scopes their tokens need, which authority signs
+them."""
 
 from __future__ import annotations
 
@@ -15,15 +16,17 @@ class Cloud:
     arm_scope: str
     authority: str
     acr_suffix: str
+    logs_endpoint: str  # the Log Analytics query API; its token audience is the same URL
 
 
 CLOUDS: dict[str, Cloud] = {
     "public": Cloud("public", "https://management.azure.com", "https://management.azure.com/.default",
-                    "login.microsoftonline.com", ".azurecr.io"),
+                    "login.microsoftonline.com", ".azurecr.io", "https://api.loganalytics.io"),
     "china": Cloud("china", "https://management.chinacloudapi.cn", "https://management.chinacloudapi.cn/.default",
-                   "login.chinacloudapi.cn", ".azurecr.cn"),
+                   "login.chinacloudapi.cn", ".azurecr.cn", "https://api.loganalytics.azure.cn"),
     "usgov": Cloud("usgov", "https://management.usgovcloudapi.net",
-                   "https://management.core.usgovcloudapi.net/.default", "login.microsoftonline.us", ".azurecr.us"),
+                   "https://management.core.usgovcloudapi.net/.default", "login.microsoftonline.us", ".azurecr.us",
+                   "https://api.loganalytics.us"),
 }
 
 

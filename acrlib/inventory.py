@@ -22,6 +22,8 @@ class Inventory:
     tags: pl.DataFrame
     references: pl.DataFrame
     layers: pl.DataFrame
+    activity: pl.DataFrame
+    activity_sources: pl.DataFrame
     errors: pl.DataFrame
     collected_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     metadata: dict = field(default_factory=dict)

@@ -131,6 +131,33 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         _c("media_type", pl.String(), "its media type"),
         _c("role", pl.String(), "manifest (its own bytes), config, layer, child or subject"),
     ),
+    "activity": (
+        _c("registry", pl.String(), "registry name"),
+        _c("repository", pl.String(), "repository name"),
+        _c("digest", pl.String(), "the manifest pulled or pushed (null: a pulled tag that no longer exists)"),
+        _c("pulls", pl.Int64(), "successful pulls in the window, by digest or through a tag"),
+        _c("pullers", pl.Int64(), "distinct identities that pulled it"),
+        _c("first_pulled_at", TIME, "first pull in the window"),
+        _c("last_pulled_at", TIME, "last pull in the window"),
+        _c("pushes", pl.Int64(), "successful pushes in the window"),
+        _c("last_pushed_at", TIME, "last push in the window"),
+        _c("tags_pulled", pl.List(pl.String()), "tags it was pulled through"),
+        _c("identities", pl.List(pl.String()), "identities (object ids) that pulled it, sorted, at most 20"),
+        _c("resolved_from_tag", pl.Boolean(), "some pulls named only a tag: counted for the digest the tag "
+                                              "points at in this inventory"),
+    ),
+    "activity_sources": (
+        _c("registry", pl.String(), "registry name"),
+        _c("diagnostic_setting", pl.String(), "the diagnostic setting that sends its repository events, or the "
+                                              "one that comes closest"),
+        _c("workspace_id", pl.String(), "ARM id of the Log Analytics workspace (as the workspace spells it when "
+                                        "it could be read, else as the setting writes it)"),
+        _c("destination_type", pl.String(), "Dedicated (resource-specific tables) or null (AzureDiagnostics)"),
+        _c("status", pl.String(), "ok, not-configured, category-disabled, azure-diagnostics-mode, no-access or "
+                                  "error"),
+        _c("covered_from", TIME, "the earliest event seen in the window: pulls are known from then on"),
+        _c("message", pl.String(), "what the status means, and what to enable"),
+    ),
     "errors": (
         _c("registry", pl.String(), "registry the failure belongs to"),
         _c("repository", pl.String(), "repository, or null for the registry as a whole"),
@@ -157,6 +184,8 @@ PURPOSE: dict[str, str] = {
     "tags": "one row per tag",
     "references": "the children of every index (only the single-manifest GET returns them)",
     "layers": "with `layers=True`: every blob each manifest names",
+    "activity": "with `activity_days`: pulls and pushes per image, from the registries' own event logs",
+    "activity_sources": "with `activity_days`: where each registry's event log is, and how far back it reaches",
     "errors": "one row per failure; every registry not `complete` has rows here",
 }
 
@@ -168,12 +197,16 @@ KEYS: dict[str, list[str]] = {
     "tags": ["registry", "repository", "tag"],
     "references": ["registry", "repository", "index_digest", "child_digest"],
     "layers": ["registry", "repository", "manifest_digest", "role", "blob_digest"],
+    "activity": ["registry", "repository", "digest"],
+    "activity_sources": ["registry"],
     "errors": ["registry", "repository", "stage", "at"],
 }
 
 STATUSES = ("complete", "partial", "failed")
 KINDS = ("image", "index", "helm", "signature", "attestation", "artifact")
 ROLES = ("manifest", "config", "layer", "child", "subject")
+ACTIVITY_STATUSES = ("ok", "not-configured", "category-disabled", "azure-diagnostics-mode", "no-access", "error")
+IDENTITIES_KEPT = 20
 
 
 def schema(table: str) -> pl.Schema:

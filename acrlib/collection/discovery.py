@@ -150,6 +150,15 @@ class Arm:
                                "stopped")
             tokens_seen.add(token)
 
+    async def get(self, path: str, api_version: str, service: str = "ARM") -> dict:
+        """GET an ARM resource (``path`` from ``/subscriptions/...``) as a JSON object; an :class:`ArmError`
+        otherwise."""
+        http = await self._send(HttpRequest("GET", f"{self.endpoint}{path}?api-version={api_version}"))
+        if http.status_code != 200:
+            code, message = response_error(http)
+            raise ArmError(http.status_code, code, message)
+        return _answer(http, service)
+
     async def list_usages(self, resource_id: str) -> dict[str, dict]:
         """Registry usages by name (``Size`` holds billed bytes in currentValue, included bytes in limit)."""
         http = await self._send(HttpRequest("GET", f"{self.endpoint}{resource_id}/listUsages?api-version={USAGES_API}"))

@@ -31,6 +31,8 @@ class Options:
     page_size: int
     referrers: str
     limits: Limits = field(default_factory=Limits)
+    activity_days: int = 0  # 0: no pull activity
+    logs_endpoint: str | None = None
 
     def wants(self, name: str) -> bool:
         if self.registry_names is not None:
@@ -81,15 +83,20 @@ def check_filters(subscriptions, registries) -> tuple[tuple[str, ...] | None, fr
 def options(credential=None, *, subscriptions=None, registries=None, cloud="public", arm_endpoint=None,
             connection_verify=None, progress=True, layers=False, page_size=1000, referrers="artifacts",
             request_timeout=Limits.request_timeout, max_retry_wait=Limits.max_retry_wait,
-            max_answer_bytes=Limits.max_answer_bytes) -> Options:
+            max_answer_bytes=Limits.max_answer_bytes, activity_days=90, logs_endpoint=None) -> Options:
     """Validate :func:`acrlib.collect`'s arguments; every problem is a ``ValueError`` naming it, before any
     request."""
     target = resolve_cloud(cloud)
     subs, names, pattern = check_filters(subscriptions, registries)
-    if arm_endpoint is not None and (not isinstance(arm_endpoint, str)
-                                     or not re.match(r"^https://[^/\s]+", arm_endpoint)):
-        raise ValueError(f"arm_endpoint {arm_endpoint!r} must be an https:// URL: bearer tokens are never sent over "
-                         "plain http")
+    for name, endpoint in (("arm_endpoint", arm_endpoint), ("logs_endpoint", logs_endpoint)):
+        if endpoint is not None and (not isinstance(endpoint, str) or not re.match(r"^https://[^/\s]+", endpoint)):
+            raise ValueError(f"{name} {endpoint!r} must be an https:// URL: bearer tokens are never sent over "
+                             "plain http")
+    if activity_days is None:
+        activity_days = 0
+    if isinstance(activity_days, bool) or not isinstance(activity_days, int) or not 0 <= activity_days <= 730:
+        raise ValueError(f"activity_days must be a whole number of days from 0 (no pull activity) to 730, not "
+                         f"{activity_days!r}")
     if isinstance(connection_verify, (str, os.PathLike)) and not os.path.exists(connection_verify):
         raise ValueError(f"connection_verify {str(connection_verify)!r} is not a file (expected a CA bundle)")
     if referrers not in REFERRER_CHECKS:
@@ -106,4 +113,4 @@ def options(credential=None, *, subscriptions=None, registries=None, cloud="publ
     return Options(credential=credential, subscriptions=subs, registry_names=names, registry_pattern=pattern,
                    cloud=target, arm_endpoint=arm_endpoint, connection_verify=connection_verify,
                    progress=bool(progress), layers=bool(layers), page_size=page_size, referrers=referrers,
-                   limits=limits)
+                   limits=limits, activity_days=activity_days, logs_endpoint=logs_endpoint)

@@ -19,6 +19,8 @@ from .. import schema
 from .._version import __version__
 from ..inventory import Inventory
 from . import parse
+from .activity import ActivityReader
+from .activity import tables as activity_tables
 from .collector import Collector, RegistryResult
 from .discovery import Arm, discover
 from .http import AsyncCredential, Limits, Session
@@ -29,7 +31,7 @@ from .progress import Progress
 def collect(credential=None, *, subscriptions=None, registries=None, cloud="public", arm_endpoint=None,
             connection_verify=None, progress=True, layers=False, page_size=1000, referrers="artifacts",
             request_timeout=Limits.request_timeout, max_retry_wait=Limits.max_retry_wait,
-            max_answer_bytes=Limits.max_answer_bytes) -> Inventory:
+            max_answer_bytes=Limits.max_answer_bytes, activity_days=90, logs_endpoint=None) -> Inventory:
     """Collect every registry, repository, manifest and tag the credential can see.
 
     Parameters
@@ -38,7 +40,7 @@ def collect(credential=None, *, subscriptions=None, registries=None, cloud="publ
     subscriptions: subscription ids to search; None = every subscription the credential sees.
     registries: a list of registry names, or one regex searched in each name; None = all.
     cloud: ``public``, ``china`` or ``usgov`` (ARM endpoint, token scope, authority).
-    arm_endpoint, connection_verify: overrides (an emulator, a private CA bundle).
+    arm_endpoint, logs_endpoint, connection_verify: overrides (an emulator, a private CA bundle).
     progress: show progress bars.
     layers: also fetch every manifest's content and fill the ``layers`` table (one more request per
         manifest).
@@ -51,6 +53,9 @@ def collect(credential=None, *, subscriptions=None, registries=None, cloud="publ
         fails that request at once, with an error row naming the server's value (default 60).
     max_answer_bytes: the largest answer read, in bytes after decompression (default 64 MiB); a larger one is
         cut off and becomes an error row.
+    activity_days: days of pull and push activity to read from the registries' event logs (their diagnostic
+        settings and Log Analytics workspaces) into ``activity`` and ``activity_sources``; 0 or None: none.
+        Costs one ARM request per registry, and one Log Analytics query per workspace.
 
     Returns an :class:`~acrlib.Inventory` (sizes in bytes, times in UTC). Registries that fail are marked
     ``partial`` or ``failed`` and explained in ``errors``; the others are complete. Bad arguments raise
@@ -64,7 +69,8 @@ def collect(credential=None, *, subscriptions=None, registries=None, cloud="publ
     opts = options(credential, subscriptions=subscriptions, registries=registries, cloud=cloud,
                    arm_endpoint=arm_endpoint, connection_verify=connection_verify, progress=progress, layers=layers,
                    page_size=page_size, referrers=referrers, request_timeout=request_timeout,
-                   max_retry_wait=max_retry_wait, max_answer_bytes=max_answer_bytes)
+                   max_retry_wait=max_retry_wait, max_answer_bytes=max_answer_bytes, activity_days=activity_days,
+                   logs_endpoint=logs_endpoint)
     return run(collect_async(opts))
 
 
@@ -95,18 +101,37 @@ async def collect_async(opts: Options) -> Inventory:
             raise ValueError(f"no registry matches {opts.describe_filter()}; the credential sees "
                              f"{len(available)} registries: {', '.join(available[:30]) or 'none'}")
         progress = Progress(opts.progress, len(selected))
+        reader = None
+        if opts.activity_days:
+            reader = ActivityReader(arm, session, credential, opts.logs_endpoint or opts.cloud.logs_endpoint,
+                                    opts.cloud.logs_endpoint, opts.activity_days, collected_at)
         try:
             collector = Collector(opts, session, credential, progress)
-            results = await asyncio.gather(*(collector.registry(arm, row) for row in selected))
+            work = [collector.registry(arm, row) for row in selected]
+            if reader is not None:
+                work.append(reader.read(selected))
+            *results, sources = await asyncio.gather(*work) if reader is not None else (
+                *await asyncio.gather(*work), None)
         finally:
             progress.close()
     metadata = {
         "acrlib_version": __version__, "cloud": opts.cloud.name, "subscriptions": list(opts.subscriptions or []),
         "registry_filter": opts.describe_filter() if opts.filtered else None,
         "layers": opts.layers, "referrers": opts.referrers, "duration_s": round(time.perf_counter() - started, 3),
-        "requests": {"arm": arm.requests, "registries": sum(r.requests for r in results)},
+        "requests": {"arm": arm.requests, "registries": sum(r.requests for r in results),
+                     "logs": reader.queries if reader else 0},
     }
-    return assemble(results, collected_at, metadata)
+    if reader is not None:
+        metadata["activity"] = {"days": opts.activity_days, "since": reader.window.since.isoformat(),
+                                "until": reader.window.until.isoformat()}
+    inventory = assemble(results, collected_at, metadata)
+    if reader is not None:
+        activity = activity_tables(sources, reader.results, inventory.registries, inventory.tags)
+        errors = schema.sort("errors", schema.concat("errors", [inventory.errors,
+                                                                schema.frame("errors", reader.results.errors)]))
+        inventory = Inventory.from_tables({**inventory.tables(), **activity, "errors": errors},
+                                          collected_at=collected_at, metadata=metadata)
+    return inventory
 
 
 def collection_time(server: dt.datetime | None, local: dt.datetime) -> dt.datetime:

@@ -8,6 +8,7 @@ is a class here, registered in :data:`FAULTS`, plus a test. ``Faults(name=value,
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, ClassVar
 
@@ -60,6 +61,22 @@ class Fault:
     def listing(self, registry: str, repository: str, what: str, body: bytes) -> bytes:
         """A listing page's body (``what`` is ``manifests`` or ``tags``) before it is sent."""
         return body
+
+    # Log Analytics
+    def log_denied(self, workspace: str) -> bool:
+        """True: the caller may not query the workspace (403)."""
+        return False
+
+    def log_query_rate(self, limit: tuple[int, float]) -> tuple[int, float]:
+        """Queries allowed per window (seconds) per user."""
+        return limit
+
+    def log_query_scanned(self, rows: int) -> None:
+        """After the query's filters: raise ``Reply`` (a 504) for a query that would run too long."""
+
+    def log_row_limit(self, limit: int) -> int:
+        """Rows a result may have before it is cut to a partial result."""
+        return limit
 
 
 class _Registries(Fault):
@@ -246,9 +263,70 @@ class GarbledTimes(_Repositories):
         return body
 
 
+class _Limit(Fault):
+    def check(self, value) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"Faults.{self.name} must be a whole number >= 1, got {value!r}")
+        return value
+
+
+class LogDenied(_Registries):
+    """Log Analytics workspaces (by name) the caller may not query: 403 ``InsufficientAccessError``."""
+
+    name = "log_denied"
+
+    def registries(self) -> set[str]:
+        return set()
+
+    def log_denied(self, workspace: str) -> bool:
+        return workspace in self.value
+
+
+class LogQueryRate(Fault):
+    """Log Analytics queries allowed per user: a number per 30 s (documented: 200), or ``(number, seconds)`` for
+    a shorter window; past it, 429 with ``Retry-After``."""
+
+    name = "log_query_rate"
+
+    def check(self, value) -> tuple[int, float]:
+        count, window = (value, 30.0) if isinstance(value, int) else tuple(value)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1 or not float(window) > 0:
+            raise ValueError(f"Faults.log_query_rate must be a number >= 1 or (number, seconds), got {value!r}")
+        return count, float(window)
+
+    def to_json(self) -> list:
+        return list(self.value)
+
+    def log_query_rate(self, limit: tuple[int, float]) -> tuple[int, float]:
+        return self.value
+
+
+class LogTimeoutRows(_Limit):
+    """A Log Analytics query whose filters leave more than this many rows to scan runs out of time: 504
+    ``GatewayTimeout`` (a narrower query, fewer registries or a shorter window, succeeds)."""
+
+    name = "log_timeout_rows"
+
+    def log_query_scanned(self, rows: int) -> None:
+        if rows > self.value:
+            raise Reply(504, json.dumps({"error": {
+                "code": "GatewayTimeout", "message": "Gateway timeout",
+                "innererror": {"code": "GatewayTimeout", "message": "ADX query timed out"}}}).encode())
+
+
+class LogRowLimit(_Limit):
+    """Rows a Log Analytics result may have (documented: 500,000) before it becomes a partial result."""
+
+    name = "log_row_limit"
+
+    def log_row_limit(self, limit: int) -> int:
+        return min(limit, self.value)
+
+
 # Every fault, in the order their `before` hooks run.
 FAULTS: tuple[type[Fault], ...] = (Denied, ResetRate, ErrorRate, Vanished, FailAfter, TokenLifetime,
-                                   DeniedRepositories, HiddenManifests, TruncatedListings, GarbledTimes)
+                                   DeniedRepositories, HiddenManifests, TruncatedListings, GarbledTimes, LogDenied,
+                                   LogQueryRate, LogTimeoutRows, LogRowLimit)
 _BY_NAME = {cls.name: cls for cls in FAULTS}
 
 

@@ -18,10 +18,12 @@ from dataclasses import dataclass
 
 from acrlib import media_types as mt
 
+from . import activity
 from .model import (
     DAY,
     TICKS,
     Blob,
+    EventLog,
     Manifest,
     PushPlan,
     Registry,
@@ -244,10 +246,12 @@ class TenantGenerator:
         self.now = today_ticks() if now is None else now
         self.rng = random.Random(f"{scale}/{seed}")
         self.build = Builder(self.rng)
+        self.events = EventLog()
+        self.tenant_id = ""
 
     def generate(self) -> Tenant:
         rng, p = self.rng, self.preset
-        tenant_id = _uuid(rng)
+        tenant_id = self.tenant_id = _uuid(rng)
         names = ["Production", "Development", "Shared Services", "Data Platform", "Sandbox", "Staging"]
         subscriptions = [(_uuid(rng), f"{ORG.title()} {names[i % len(names)]}") for i in range(p.subscriptions)]
         registries: list[Registry] = []
@@ -267,8 +271,11 @@ class TenantGenerator:
             reg.discovery_only = True
             registries.append(reg)
         others = self._other_resources(tenant_id, subscriptions, rng)
-        return Tenant(tenant_id=tenant_id, now=self.now, subscriptions=subscriptions, registries=registries,
-                      other_resources=others)
+        tenant = Tenant(tenant_id=tenant_id, now=self.now, subscriptions=subscriptions, registries=registries,
+                        other_resources=others, events=self.events)
+        activity.setup(tenant)
+        activity.pulls(tenant, self.now - activity.HISTORY_DAYS * DAY, self.now)
+        return tenant
 
     def _registry(self, name: str, sub_id: str, sku: str, rng: random.Random) -> Registry:
         premium = sku == "Premium"
@@ -350,7 +357,7 @@ class TenantGenerator:
     def _repository(self, reg: Registry, name: str, style: str, created: int | None = None) -> Repository:
         rng, now = self.rng, self.now
         if created is None:
-            created = rng.randint(reg.created + DAY, now - 2 * DAY)
+            created = activity.quiet(rng.randint(reg.created + DAY, now - 2 * DAY))
         repo = Repository(name=name, created=created, updated=created)
         reg.repositories[name] = repo
         if style == "empty":
@@ -365,6 +372,7 @@ class TenantGenerator:
         times[0] = created
         # A few pushes land on a whole second: ACR then prints no fraction digits at all.
         times = [t - t % TICKS if rng.random() < 0.03 else t for t in times]
+        times = sorted(max(created, activity.quiet(t)) for t in times)
         repo.plan = PushPlan(style=style, base=rng.choice(list(BASES)),
                              oci=len(reg.repositories) % 2 == 0,  # alternate Docker v2 and OCI media types
                              label=f"{reg.name}/{name}", first=times[0],
@@ -387,6 +395,7 @@ class TenantGenerator:
         rng, plan = self.rng, repo.plan
         i, style, label, base, oci = plan.pushes, plan.style, plan.label, plan.base, plan.oci
         before = len(repo.manifests)
+        digests_before, tags_before = set(repo.manifests), {name: tag.digest for name, tag in repo.tags.items()}
         if style == "mirror":
             if i >= len(MIRRORS[repo.name]):
                 return None
@@ -428,6 +437,8 @@ class TenantGenerator:
         plan.pushes += 1
         for m in itertools.islice(reversed(repo.manifests.values()), len(repo.manifests) - before):
             self._quarantine(reg, m)  # what this push added
+        activity.record_push(self.events, self.tenant_id, reg, repo, digests_before, tags_before, t,
+                             since=self.now - activity.HISTORY_DAYS * DAY)
         return top
 
     def _single(self, label, base, oci, i, t, arch, os_name) -> Manifest:

@@ -179,6 +179,7 @@ class Registry:
     tags: dict[str, str]
     discovery_only: bool = False
     repositories: dict[str, Repository] = field(default_factory=dict)
+    diagnostic_settings: list[DiagnosticSetting] = field(default_factory=list)
 
     @property
     def resource_id(self) -> str:
@@ -203,6 +204,55 @@ class Registry:
         return sum(self.blobs().values())
 
 
+@dataclass(frozen=True)
+class Workspace:
+    """A Log Analytics workspace: ``customer_id`` is the GUID its query URL uses, not its ARM id."""
+
+    name: str
+    resource_id: str
+    customer_id: str
+    retention_days: int
+    readable: bool = True  # False: the caller may not query it (no Log Analytics Reader)
+
+
+@dataclass(frozen=True)
+class DiagnosticSetting:
+    """Where a registry's resource logs go. ``logs`` as ARM shows them: category or categoryGroup, enabled.
+    ``destination_type`` ``Dedicated`` is resource-specific tables; None is the legacy AzureDiagnostics table."""
+
+    name: str
+    workspace: str | None  # the workspace's ARM resource id
+    destination_type: str | None
+    logs: tuple[tuple[str | None, str | None, bool], ...]  # (category, categoryGroup, enabled)
+
+    def sends_repository_events(self) -> bool:
+        return any(enabled and (category == REPOSITORY_EVENTS or group in REPOSITORY_EVENT_GROUPS)
+                   for category, group, enabled in self.logs)
+
+
+REPOSITORY_EVENTS = "ContainerRegistryRepositoryEvents"
+REPOSITORY_EVENT_GROUPS = ("allLogs", "audit")
+
+
+class EventLog:
+    """The registries' resource log events (``ContainerRegistryRepositoryEvents``), kept in columns: pushes,
+    pulls, untags and deletes as they happen to the tenant."""
+
+    COLUMNS = ("time", "registry", "repository", "operation", "digest", "tag", "identity", "result", "size")
+
+    def __init__(self):
+        self.columns: dict[str, list] = {c: [] for c in self.COLUMNS}
+
+    def __len__(self) -> int:
+        return len(self.columns["time"])
+
+    def add(self, time: int, registry: str, repository: str, operation: str, digest: str = "", tag: str = "",
+            identity: str = "", result: str = "200", size: int = 0) -> None:
+        for column, value in zip(self.COLUMNS, (time, registry, repository, operation, digest, tag, identity, result,
+                                                size), strict=True):
+            self.columns[column].append(value)
+
+
 @dataclass(eq=False)
 class Tenant:
     tenant_id: str
@@ -211,6 +261,21 @@ class Tenant:
     registries: list[Registry]
     other_resources: list[dict]
     generator: Any = field(default=None, repr=False)  # the generate.TenantGenerator that keeps it evolving
+    workspaces: list[Workspace] = field(default_factory=list)
+    events: EventLog = field(default_factory=EventLog)
+
+    def workspace(self, resource_id: str) -> Workspace | None:
+        for ws in self.workspaces:
+            if ws.resource_id.lower() == (resource_id or "").lower():
+                return ws
+        return None
+
+    def log_destination(self, reg: Registry) -> Workspace | None:
+        """The workspace the registry's repository events land in (resource-specific tables), or None."""
+        for setting in sorted(reg.diagnostic_settings, key=lambda s: s.name):
+            if setting.workspace and setting.destination_type == "Dedicated" and setting.sends_repository_events():
+                return self.workspace(setting.workspace)
+        return None
 
     def registry(self, name: str) -> Registry:
         for reg in self.registries:

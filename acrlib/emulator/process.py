@@ -60,7 +60,7 @@ class Emulator:
         self._lines: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
         self._info: dict = {}
-        self._truth: dict[str, pl.DataFrame] | None = None
+        self._truth: dict[int, dict[str, pl.DataFrame]] = {}
         self._workdir: Path | None = None
 
     def __repr__(self) -> str:
@@ -157,6 +157,11 @@ class Emulator:
         return self._require("arm_endpoint")
 
     @property
+    def logs_endpoint(self) -> str:
+        """``https://127.0.0.1:<port>``: the Log Analytics query API."""
+        return self._require("logs_endpoint")
+
+    @property
     def ca_path(self) -> str:
         """PEM file of the local CA that signed every emulator certificate."""
         return self._require("ca_path")
@@ -180,6 +185,16 @@ class Emulator:
         """The tenant's present (start of the emulator's clock; :meth:`advance` moves it)."""
         return dt.datetime.fromtimestamp(self._require("now") / TICKS, dt.UTC)
 
+    @property
+    def workspaces(self) -> dict[str, dict]:
+        """Log Analytics workspace name -> customer_id (the GUID of its query URL), resource_id, retention_days."""
+        return dict(self._require("workspaces"))
+
+    def events(self) -> pl.DataFrame:
+        """Every event of the registries' resource logs, as the emulated ``ContainerRegistryRepositoryEvents``
+        table (plus a ``registry`` column): the ground truth of what the Log Analytics emulator serves."""
+        return pl.read_parquet(self._command("events")["path"])
+
     def endpoint(self, registry: str) -> str:
         try:
             return self.registries[registry]
@@ -195,18 +210,22 @@ class Emulator:
         return AsyncEmulatorCredential(self._secret, self.tenant_id, principal)
 
     def connection(self) -> dict:
-        """Keyword arguments for :func:`acrlib.collect`: credential, arm_endpoint, connection_verify."""
-        return {"credential": self.credential(), "arm_endpoint": self.arm_endpoint, "connection_verify": self.ca_path}
+        """Keyword arguments for :func:`acrlib.collect`: credential, arm_endpoint, logs_endpoint,
+        connection_verify."""
+        return {"credential": self.credential(), "arm_endpoint": self.arm_endpoint,
+                "logs_endpoint": self.logs_endpoint, "connection_verify": self.ca_path}
 
     # --- ground truth and counters ---
 
-    def truth(self) -> dict[str, pl.DataFrame]:
-        """The tenant's exact content as acrlib tables (registries, repositories, manifests, tags, references,
-        layers, errors), sorted by each table's key."""
-        if self._truth is None:
-            directory = Path(self._command("truth")["dir"])
-            self._truth = {name: pl.read_parquet(directory / f"{name}.parquet") for name in schema.TABLES}
-        return {name: df.clone() for name, df in self._truth.items()}
+    def truth(self, activity_days: int = 90) -> dict[str, pl.DataFrame]:
+        """The tenant's exact content as acrlib tables (every table of ``acrlib.schema.TABLES``), sorted by each
+        table's key; ``activity`` and ``activity_sources`` as a collection reading ``activity_days`` of logs
+        sees them (computed from the generated events, not through the emulated query API)."""
+        if activity_days not in self._truth:
+            directory = Path(self._command("truth", activity_days=activity_days)["dir"])
+            self._truth[activity_days] = {name: pl.read_parquet(directory / f"{name}.parquet")
+                                          for name in schema.TABLES}
+        return {name: df.clone() for name, df in self._truth[activity_days].items()}
 
     def stats(self) -> pl.DataFrame:
         """Request counters: one row per (registry, endpoint, method, status) with ``count``. ARM and Resource
@@ -236,7 +255,7 @@ class Emulator:
         Returns what happened (counts)."""
         answer = self._command("advance", days=days, seed=seed)
         self._info["now"] = answer["now"]
-        self._truth = None
+        self._truth = {}
         return answer["summary"]
 
     def apply_deletions(self, plan: pl.DataFrame) -> dict:
@@ -247,15 +266,15 @@ class Emulator:
         manifests = plan.filter(pl.col("action") == "delete_manifest").select("registry", "repository",
                                                                               "digest").rows()
         answer = self._command("delete", manifests=manifests, tags=tags)
-        self._truth = None
+        self._truth = {}
         return answer["summary"]
 
     def write_connection_file(self, path: str | os.PathLike) -> Path:
         """Write what another process needs to use this emulator (see :func:`attach`). The file holds the
         emulator's token-signing secret and is created readable by its owner only."""
         path = Path(path)
-        data = {"arm_endpoint": self.arm_endpoint, "ca_path": self.ca_path, "tenant_id": self.tenant_id,
-                "registries": self.registries, "secret": self._secret}
+        data = {"arm_endpoint": self.arm_endpoint, "logs_endpoint": self.logs_endpoint, "ca_path": self.ca_path,
+                "tenant_id": self.tenant_id, "registries": self.registries, "secret": self._secret}
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)  # O_CREAT's mode applies only to a new file: an existing one keeps wider permissions
         with os.fdopen(fd, "w") as f:
@@ -268,6 +287,7 @@ class EmulatorConnection:
 
     def __init__(self, data: dict):
         self.arm_endpoint: str = data["arm_endpoint"]
+        self.logs_endpoint: str = data["logs_endpoint"]
         self.ca_path: str = data["ca_path"]
         self.tenant_id: str = data["tenant_id"]
         self.registries: dict[str, str] = data["registries"]
@@ -283,7 +303,8 @@ class EmulatorConnection:
         return AsyncEmulatorCredential(self._secret, self.tenant_id, principal)
 
     def connection(self) -> dict:
-        return {"credential": self.credential(), "arm_endpoint": self.arm_endpoint, "connection_verify": self.ca_path}
+        return {"credential": self.credential(), "arm_endpoint": self.arm_endpoint,
+                "logs_endpoint": self.logs_endpoint, "connection_verify": self.ca_path}
 
 
 def attach(connection_file: str | os.PathLike) -> EmulatorConnection:

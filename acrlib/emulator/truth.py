@@ -6,7 +6,7 @@ import polars as pl
 
 from acrlib import schema, skus
 
-from .model import Registry, Tenant
+from .model import DAY, Registry, Tenant
 
 
 def _us(ticks: int) -> int:
@@ -61,8 +61,85 @@ def registry_row(tenant: Tenant, reg: Registry, login_server: str) -> dict:
     }
 
 
-def truth_tables(tenant: Tenant, login_servers: dict[str, str]) -> dict[str, pl.DataFrame]:
-    """Every table of the tenant's data-plane registries (discovery-only registries are left out)."""
+def activity_source(tenant: Tenant, reg: Registry) -> dict:
+    """Where the registry's repository events go, decided from the model (the collector decides from ARM's
+    answers): the first setting that sends them to a workspace's resource-specific tables, else the closest."""
+    settings = sorted(reg.diagnostic_settings, key=lambda s: s.name)
+    to_workspace = [s for s in settings if s.workspace]
+    sending = [s for s in to_workspace if s.sends_repository_events()]
+    dedicated = [s for s in sending if s.destination_type == "Dedicated"]
+    row = {"registry": reg.name, "diagnostic_setting": None, "workspace_id": None, "destination_type": None,
+           "covered_from": None}
+    if dedicated:
+        chosen, status = dedicated[0], "ok" if tenant.workspace(dedicated[0].workspace).readable else "no-access"
+    elif sending:
+        chosen, status = sending[0], "azure-diagnostics-mode"
+    elif to_workspace:
+        chosen, status = to_workspace[0], "category-disabled"
+    else:
+        chosen, status = None, "not-configured"
+    if chosen is not None:
+        # the collector reads ok and no-access workspaces' own ids; the others as settings write them (lower case)
+        workspace = chosen.workspace if status in ("ok", "no-access") else chosen.workspace.lower()
+        row.update(diagnostic_setting=chosen.name, workspace_id=workspace, destination_type=chosen.destination_type)
+    return {**row, "status": status}
+
+
+def activity_tables(tenant: Tenant, days: int) -> dict[str, pl.DataFrame]:
+    """``activity`` and ``activity_sources`` for a collection at the tenant's present reading ``days`` of
+    logs: straight from the generated events, as a user with access to every readable workspace sees them."""
+    sources = [activity_source(tenant, reg) for reg in tenant.registries if not reg.discovery_only]
+    e = tenant.events.columns
+    events = pl.DataFrame({"time": pl.Series(e["time"], dtype=pl.Int64), "registry": e["registry"],
+                           "repository": e["repository"], "operation": e["operation"], "digest": e["digest"],
+                           "tag": e["tag"], "identity": e["identity"], "result": e["result"]})
+    starts = {}
+    for source in sources:
+        reg = tenant.registry(source["registry"])
+        ws = tenant.log_destination(reg)
+        if source["status"] == "ok" and ws is not None:
+            starts[reg.name] = tenant.now - min(days, ws.retention_days) * DAY
+    visible = events.filter(pl.col("registry").is_in(list(starts)), pl.col("time") <= tenant.now).filter(
+        pl.col("time") >= pl.col("registry").replace_strict(starts, return_dtype=pl.Int64))
+    first_event = dict(visible.group_by("registry").agg(pl.col("time").min()).iter_rows())
+    for source in sources:
+        if source["registry"] in first_event:
+            source["covered_from"] = _us(first_event[source["registry"]])
+    ok = visible.filter(pl.col("result").str.starts_with("2"))
+    tags_now = pl.DataFrame(
+        [(reg.name, repo.name, t.name, t.digest) for reg in tenant.registries for repo in reg.repositories.values()
+         for t in repo.tags.values()], schema=["registry", "repository", "tag", "current"], orient="row")
+    pulls = (ok.filter(pl.col("operation") == "Pull")
+             .join(tags_now, on=["registry", "repository", "tag"], how="left")
+             .with_columns((pl.col("digest") == "").alias("by_tag"))
+             .with_columns(pl.when(pl.col("by_tag")).then(pl.col("current")).otherwise(pl.col("digest"))
+                           .alias("digest"))
+             .group_by("registry", "repository", "digest")
+             .agg(pl.len().cast(pl.Int64).alias("pulls"), pl.col("identity").n_unique().cast(pl.Int64).alias("pullers"),
+                  pl.col("time").min().alias("first"), pl.col("time").max().alias("last"),
+                  pl.col("tag").filter(pl.col("tag") != "").unique().sort().alias("tags_pulled"),
+                  pl.col("identity").unique().sort().head(schema.IDENTITIES_KEPT).alias("identities"),
+                  pl.col("by_tag").any().alias("resolved_from_tag")))
+    pushes = (ok.filter(pl.col("operation") == "Push").group_by("registry", "repository", "digest")
+              .agg(pl.len().cast(pl.Int64).alias("pushes"), pl.col("time").max().alias("last_push")))
+    activity = (pulls.join(pushes, on=["registry", "repository", "digest"], how="full", coalesce=True, nulls_equal=True)
+                .with_columns(pl.col("pulls", "pullers", "pushes").fill_null(0),
+                              pl.col("resolved_from_tag").fill_null(False),
+                              pl.col("tags_pulled").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+                              pl.col("identities").fill_null(pl.lit([], dtype=pl.List(pl.String)))))
+    activity = _times(activity.with_columns((pl.col(c) // 10).alias(c) for c in ("first", "last", "last_push")),
+                      "first", "last", "last_push").rename({"first": "first_pulled_at", "last": "last_pulled_at",
+                                                            "last_push": "last_pushed_at"})
+    sources_df = pl.DataFrame(sources, schema={**schema.TABLES["activity_sources"], "covered_from": pl.Int64},
+                              orient="row")
+    sources_df = _times(sources_df, "covered_from")
+    return {"activity": schema.sort("activity", schema.conform("activity", activity)),
+            "activity_sources": schema.sort("activity_sources", schema.conform("activity_sources", sources_df))}
+
+
+def truth_tables(tenant: Tenant, login_servers: dict[str, str], activity_days: int = 90) -> dict[str, pl.DataFrame]:
+    """Every table of the tenant's data-plane registries (discovery-only registries are left out); the
+    activity tables for ``activity_days`` of logs (empty for 0)."""
     rows: dict[str, list[dict]] = {name: [] for name in schema.TABLES}
     for reg in tenant.registries:
         if reg.discovery_only:
@@ -112,6 +189,8 @@ def truth_tables(tenant: Tenant, login_servers: dict[str, str]) -> dict[str, pl.
                                            "media_type": subject.media_type if subject else None,
                                            "role": "subject"})
     tables = {}
+    for name in ("activity", "activity_sources"):
+        rows.pop(name)
     for name, table_rows in rows.items():
         df = pl.DataFrame(table_rows, schema={
             k: (pl.Int64 if v == schema.TIME else v) for k, v in schema.TABLES[name].items()
@@ -120,4 +199,8 @@ def truth_tables(tenant: Tenant, login_servers: dict[str, str]) -> dict[str, pl.
             time_cols = [k for k, v in schema.TABLES[name].items() if v == schema.TIME]
             df = _times(df, *time_cols)
         tables[name] = schema.sort(name, schema.conform(name, df))
-    return tables
+    if activity_days:
+        tables.update(activity_tables(tenant, activity_days))
+    else:
+        tables.update({name: schema.empty(name) for name in ("activity", "activity_sources")})
+    return {name: tables[name] for name in schema.TABLES}

@@ -42,7 +42,8 @@ def test_a_registry_that_vanished_after_discovery_fails_alone():
     inventory, truth, _ = collect_with(Faults(vanished=(BASIC,)))
     assert status(inventory) == {PREMIUM: "complete", STANDARD: "complete", BASIC: "failed"}
     stages = dict(inventory.errors.filter(pl.col("registry") == BASIC).select("stage", "code").iter_rows())
-    assert stages == {"catalog": "CONNECTION_ERROR", "usage": "ResourceNotFound"}
+    # ARM says 404 for its usage and for its diagnostic settings (the pull activity)
+    assert stages == {"catalog": "CONNECTION_ERROR", "usage": "ResourceNotFound", "activity": "ResourceNotFound"}
     assert_matches_truth(inventory, truth, registries=[PREMIUM, STANDARD])
 
 

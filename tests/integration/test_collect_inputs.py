@@ -76,16 +76,16 @@ class RecordingCredential:
         return self.inner.get_token(*scopes, **kwargs)
 
 
-@pytest.mark.parametrize(("cloud", "arm_scope"), [
-    ("public", "https://management.azure.com/.default"),
-    ("china", "https://management.chinacloudapi.cn/.default"),
-    ("usgov", "https://management.core.usgovcloudapi.net/.default"),
+@pytest.mark.parametrize(("cloud", "arm_scope", "logs_scope"), [
+    ("public", "https://management.azure.com/.default", "https://api.loganalytics.io/.default"),
+    ("china", "https://management.chinacloudapi.cn/.default", "https://api.loganalytics.azure.cn/.default"),
+    ("usgov", "https://management.core.usgovcloudapi.net/.default", "https://api.loganalytics.us/.default"),
 ])
-def test_each_cloud_asks_for_its_own_arm_scope_and_the_acr_audience(tiny, tiny_truth, cloud, arm_scope):
+def test_each_cloud_asks_for_its_own_scopes_and_the_acr_audience(tiny, tiny_truth, cloud, arm_scope, logs_scope):
     credential = RecordingCredential(tiny.credential())
-    inventory = acrlib.collect(credential=credential, arm_endpoint=tiny.arm_endpoint,
+    inventory = acrlib.collect(credential=credential, arm_endpoint=tiny.arm_endpoint, logs_endpoint=tiny.logs_endpoint,
                                connection_verify=tiny.ca_path, cloud=cloud, progress=False)
-    assert set(credential.scopes) == {arm_scope, "https://containerregistry.azure.net/.default"}
+    assert set(credential.scopes) == {arm_scope, logs_scope, "https://containerregistry.azure.net/.default"}
     assert inventory.registries.height == tiny_truth["registries"].height and inventory.complete
     assert inventory.metadata["cloud"] == cloud
 
@@ -118,7 +118,7 @@ def test_no_secret_reaches_tables_errors_snapshots_or_reprs(tmp_path):
     with Emulator("tiny", faults=Faults(denied=("contosodevacr",), error_rate=0.05, seed=3)) as emu:
         credential = emu.credential()
         inventory = acrlib.collect(credential=credential, arm_endpoint=emu.arm_endpoint,
-                                   connection_verify=emu.ca_path, progress=False)
+                                   logs_endpoint=emu.logs_endpoint, connection_verify=emu.ca_path, progress=False)
         secret = emu._secret  # the emulator's signing key: nothing acrlib writes may contain it or a token
     path = inventory.to_parquet(tmp_path)
     blobs = b"".join(p.read_bytes() for p in path.iterdir())

@@ -13,7 +13,7 @@ TOKEN_ENDPOINTS = ("oauth2_exchange", "oauth2_token")
 
 def per_page(stats: pl.DataFrame) -> tuple[int, int, float]:
     """(requests, pages of results, requests per page) over registry endpoints, token traffic included."""
-    registry = stats.filter(pl.col("registry") != "arm")
+    registry = stats.filter(~pl.col("registry").is_in(["arm", "logs"]))
     requests = int(registry["count"].sum())
     pages = int(registry.filter(~pl.col("endpoint").is_in(TOKEN_ENDPOINTS) & (pl.col("status") == 200))["count"].sum())
     return requests, pages, requests / pages
@@ -48,14 +48,17 @@ def test_over_the_whole_demo_tenant_too(demo):
     assert inventory.metadata["requests"]["registries"] == requests
 
 
-def test_only_reads_reach_registries_and_arm(demo):
+def test_only_reads_reach_registries_arm_and_log_analytics(demo):
     demo.reset_stats()
     acrlib.collect(**demo.connection(), progress=False, layers=True)
     log = demo.request_log()
-    registry = log.filter(pl.col("registry") != "arm")
+    registry = log.filter(~pl.col("registry").is_in(["arm", "logs"]))
     writes = registry.filter(~pl.col("method").is_in(["GET", "HEAD"]))
     assert set(writes["endpoint"]) == set(TOKEN_ENDPOINTS), "the only POSTs are the token service's"
     arm = log.filter(pl.col("registry") == "arm")
     assert set(arm.filter(pl.col("method") != "GET")["endpoint"]) == {"resource_graph"}
+    assert set(arm["endpoint"]) == {"resource_graph", "list_usages", "diagnostic_settings", "workspace"}
+    logs = log.filter(pl.col("registry") == "logs")
+    assert set(logs["endpoint"]) == {"logs_query"} and set(logs["method"]) == {"POST"}  # queries read
     assert set(log["method"]) <= {"GET", "HEAD", "POST"}
     assert log.height > 1000

@@ -15,7 +15,7 @@ from acrlib.errors import ArmError
 
 
 def collect(h: Hostile, **options):
-    return acrlib.collect(**h.connection(), **options)
+    return acrlib.collect(**h.connection(), **{"activity_days": 0, **options})
 
 
 def rows(inv, table: str, repository: str | None = None) -> pl.DataFrame:

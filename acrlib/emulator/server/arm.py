@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -17,7 +16,7 @@ from acrlib import skus
 
 from ..model import Registry, Tenant, format_time
 from . import kql, tokens
-from .state import MAX_PAGE, Reply, State, answer, arm_error, json_response
+from .state import MAX_PAGE, Reply, State, answer, arm_error, arrive, json_response
 
 RG_API_VERSIONS = {"2019-04-01", "2020-04-01-preview", "2021-03-01", "2021-06-01-preview", "2022-10-01",
                    "2024-04-01"}
@@ -103,6 +102,10 @@ class ArmHandler:
             endpoint = "resource_graph"
         elif path.lower().endswith("/listusages"):
             endpoint = "list_usages"
+        elif path.lower().endswith("/diagnosticsettings"):
+            endpoint = "diagnostic_settings"
+        elif "/microsoft.operationalinsights/workspaces/" in path.lower():
+            endpoint = "workspace"
         elif "/providers/microsoft.containerregistry/registries/" in path.lower():
             endpoint = "registry"
         return await answer(self.state, request, "arm", endpoint, lambda: self.dispatch(request, endpoint))
@@ -123,11 +126,7 @@ class ArmHandler:
         return claims
 
     async def dispatch(self, request: web.Request, endpoint: str) -> web.Response:
-        state = self.state
-        if state.latency:
-            await asyncio.sleep(state.latency)
-        for fault in state.faults:
-            fault.before(state, request, None)
+        await arrive(self.state, request, None)
         claims = self.principal(request)
         api_version = request.query.get("api-version")
         if not api_version:
@@ -140,32 +139,83 @@ class ArmHandler:
                 raise Reply(400, arm_error("InvalidApiVersionParameter",
                                             f"The api-version '{api_version}' is invalid."))
             return await self.resource_graph(request, claims)
-        if request.method != "GET":
-            raise Reply(405, arm_error("MethodNotAllowed", "The emulator only reads ARM resources."))
-        m = re.match(r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.ContainerRegistry/"
-                     r"registries/([^/]+)(/listUsages)?$", request.path, re.IGNORECASE)
-        if not m:
-            raise Reply(404, arm_error("NotFound", f"The resource path '{request.path}' is not served by the "
-                                        "acrlib emulator."))
-        sub_id, rg, name, usages = m.groups()
-        reg = next((r for r in state.tenant.registries if r.name.lower() == name.lower()
-                    and r.subscription_id == sub_id and r.resource_group.lower() == rg.lower()), None)
-        if reg is None or not all(fault.arm_knows(reg.name) for fault in state.faults):
+        for method, pattern, handler in self.routes:
+            m = pattern.match(request.path)
+            if m:
+                if request.method != method:
+                    raise Reply(405, arm_error("MethodNotAllowed", f"Use {method}."))
+                return json_response(json.dumps(handler(*m.groups())).encode())
+        raise Reply(404, arm_error("NotFound", f"The resource path '{request.path}' is not served by the acrlib "
+                                   "emulator."))
+
+    # --- ARM resources: (method, path pattern, handler) ---
+
+    @property
+    def routes(self):
+        group = r"^(/subscriptions/[^/]+/resourceGroups/[^/]+/providers/"
+        registry = group + r"Microsoft\.ContainerRegistry/registries/[^/]+)"
+        return [
+            ("GET", re.compile(registry + "$", re.IGNORECASE), self._registry_resource),
+            ("GET", re.compile(registry + "/listUsages$", re.IGNORECASE), self.usages),
+            ("GET", re.compile(registry + r"/providers/Microsoft\.Insights/diagnosticSettings$", re.IGNORECASE),
+             self.diagnostic_settings),
+            ("GET", re.compile(group + r"Microsoft\.OperationalInsights/workspaces/[^/]+)$", re.IGNORECASE),
+             self.workspace),
+        ]
+
+    def registry(self, resource_id: str) -> Registry:
+        reg = next((r for r in self.state.tenant.registries if r.resource_id.lower() == resource_id.lower()), None)
+        if reg is None or not all(fault.arm_knows(reg.name) for fault in self.state.faults):
+            name = resource_id.rsplit("/", 1)[-1]
             raise Reply(404, arm_error("ResourceNotFound", f"The Resource 'Microsoft.ContainerRegistry/registries/"
-                                        f"{name}' under resource group '{rg}' was not found. For more details "
-                                        "please go to https://aka.ms/ARMResourceNotFoundFix"))
-        if usages:
-            body = {"value": [
-                {"name": "Size", "limit": skus.INCLUDED_BYTES[reg.sku], "currentValue": reg.used_bytes(),
-                 "unit": "Bytes"},
-                {"name": "Webhooks", "limit": {"Basic": 2, "Standard": 10, "Premium": 500}[reg.sku],
-                 "currentValue": 0, "unit": "Count"},
-                {"name": "ScopeMaps", "limit": 50_000, "currentValue": 0, "unit": "Count"},
-                {"name": "Tokens", "limit": 50_000, "currentValue": 0, "unit": "Count"},
-            ]}
-        else:
-            body = registry_resource(state.tenant, reg, state.login_servers.get(reg.name, ""))
-        return json_response(json.dumps(body).encode())
+                                       f"{name}' was not found. For more details please go to "
+                                       "https://aka.ms/ARMResourceNotFoundFix"))
+        return reg
+
+    def _registry_resource(self, resource_id: str) -> dict:
+        reg = self.registry(resource_id)
+        return registry_resource(self.state.tenant, reg, self.state.login_servers.get(reg.name, ""))
+
+    def usages(self, resource_id: str) -> dict:
+        reg = self.registry(resource_id)
+        return {"value": [
+            {"name": "Size", "limit": skus.INCLUDED_BYTES[reg.sku], "currentValue": reg.used_bytes(), "unit": "Bytes"},
+            {"name": "Webhooks", "limit": {"Basic": 2, "Standard": 10, "Premium": 500}[reg.sku], "currentValue": 0,
+             "unit": "Count"},
+            {"name": "ScopeMaps", "limit": 50_000, "currentValue": 0, "unit": "Count"},
+            {"name": "Tokens", "limit": 50_000, "currentValue": 0, "unit": "Count"},
+        ]}
+
+    def diagnostic_settings(self, resource_id: str) -> dict:
+        """The documented shape (2021-05-01-preview): every setting, no paging. Resource ids keep ARM's case in
+        ``id`` and are lower case in ``workspaceId``, as real answers mix them."""
+        reg = self.registry(resource_id)
+        value = []
+        for setting in reg.diagnostic_settings:
+            value.append({
+                "id": f"{reg.resource_id}/providers/microsoft.insights/diagnosticSettings/{setting.name}",
+                "type": "Microsoft.Insights/diagnosticSettings", "name": setting.name,
+                "properties": {
+                    "workspaceId": setting.workspace.lower() if setting.workspace else None,
+                    "storageAccountId": None if setting.workspace else
+                    f"/subscriptions/{reg.subscription_id}/resourceGroups/rg-core/providers/"
+                    "Microsoft.Storage/storageAccounts/starchive",
+                    "logAnalyticsDestinationType": setting.destination_type,
+                    "logs": [{"category": c, "categoryGroup": g, "enabled": e,
+                              "retentionPolicy": {"enabled": False, "days": 0}} for c, g, e in setting.logs],
+                    "metrics": [],
+                },
+            })
+        return {"value": value}
+
+    def workspace(self, resource_id: str) -> dict:
+        ws = self.state.tenant.workspace(resource_id)
+        if ws is None:
+            raise Reply(404, arm_error("ResourceNotFound", f"The Resource '{resource_id}' was not found."))
+        return {"id": ws.resource_id, "name": ws.name, "type": "Microsoft.OperationalInsights/workspaces",
+                "location": "westeurope", "properties": {"customerId": ws.customer_id, "provisioningState": "Succeeded",
+                                                         "retentionInDays": ws.retention_days,
+                                                         "sku": {"name": "PerGB2018"}}}
 
     def quota(self, principal: str) -> tuple[int, float]:
         """Record one query; return (queries left, seconds until the window resets). -1 left = over quota."""

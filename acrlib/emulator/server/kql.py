@@ -61,9 +61,12 @@ def _unquote(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", body)
 
 
-class _Parser:
-    def __init__(self, query: str):
-        self.tokens = tokenize(query)
+class Parser:
+    """What both KQL subsets share (this one and Log Analytics' in ``logs_kql``): a token stream and the boolean
+    grammar, ``predicate := conj ('or' conj)*``, ``conj := atom ('and' atom)*``; subclasses parse atoms."""
+
+    def __init__(self, tokens: list[Token]):
+        self.tokens = tokens
         self.i = 0
 
     def peek(self, offset: int = 0) -> Token | None:
@@ -85,6 +88,26 @@ class _Parser:
             self.i += 1
             return True
         return False
+
+    def predicate(self):
+        node = self.conjunction()
+        while self.accept("or"):
+            node = ("or", node, self.conjunction())
+        return node
+
+    def conjunction(self):
+        node = self.atom()
+        while self.accept("and"):
+            node = ("and", node, self.atom())
+        return node
+
+    def atom(self):
+        raise NotImplementedError
+
+
+class _Parser(Parser):
+    def __init__(self, query: str):
+        super().__init__(tokenize(query))
 
     def parse(self) -> tuple[str, list]:
         source = self.take(kind="ident")
@@ -139,19 +162,6 @@ class _Parser:
                 raise KqlError("extend needs name = expression", tok.position if tok else -1, tok.text if tok else "")
             if not self.accept(","):
                 return out
-
-    # predicate := conj ('or' conj)* ; conj := atom ('and' atom)*
-    def predicate(self):
-        node = self.conjunction()
-        while self.accept("or"):
-            node = ("or", node, self.conjunction())
-        return node
-
-    def conjunction(self):
-        node = self.atom()
-        while self.accept("and"):
-            node = ("and", node, self.atom())
-        return node
 
     def atom(self):
         if self.accept("("):

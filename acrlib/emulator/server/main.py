@@ -20,6 +20,7 @@ from .. import evolve
 from ..faults import Faults
 from ..generate import generate
 from .arm import ArmHandler
+from .logs import LogsHandler
 from .registry import RegistryHandler
 from .state import State
 from .tls import make_certificates, server_context
@@ -43,17 +44,20 @@ async def _site(handler, ssl_context) -> tuple[web.AppRunner, int]:
 
 
 class Control:
-    def __init__(self, state: State, arm: ArmHandler, handlers: dict[str, RegistryHandler], workdir: Path):
+    def __init__(self, state: State, arm: ArmHandler, logs: LogsHandler, handlers: dict[str, RegistryHandler],
+                 workdir: Path):
         self.state = state
         self.arm = arm
+        self.logs = logs
         self.handlers = handlers
         self.workdir = workdir
         self.truth_version = 0
-        self.written_version = -1
+        self.written: dict[int, int] = {}  # activity days -> truth version written
 
     def changed(self) -> None:
         self.truth_version += 1
         self.arm.invalidate()
+        self.logs.invalidate()
         for handler in self.handlers.values():
             handler.blob_index.clear()
 
@@ -63,6 +67,10 @@ class Control:
             return {"stats": [[*key, count] for key, count in self.state.stats.items()]}
         if cmd == "log":
             return {"log": self.state.log}
+        if cmd == "events":
+            path = self.workdir / "events.parquet"
+            self.logs.events().write_parquet(path)
+            return {"path": str(path)}
         if cmd == "reset":
             self.state.reset()
             return {"ok": True}
@@ -70,7 +78,7 @@ class Control:
             self.state.refill()
             return {"ok": True}
         if cmd == "truth":
-            return {"dir": str(self.write_truth())}
+            return {"dir": str(self.write_truth(command.get("activity_days", 90)))}
         if cmd == "advance":
             summary = evolve.advance(self.state.tenant, days=command["days"], seed=command.get("seed", 0))
             self.changed()
@@ -81,16 +89,16 @@ class Control:
             return {"ok": True, "summary": summary}
         raise ValueError(f"unknown command {cmd!r}")
 
-    def write_truth(self) -> Path:
+    def write_truth(self, activity_days: int) -> Path:
         from ..truth import truth_tables
 
-        out = self.workdir / "truth"
-        if self.written_version != self.truth_version:
+        out = self.workdir / f"truth-{activity_days}"
+        if self.written.get(activity_days) != self.truth_version:
             out.mkdir(exist_ok=True)
-            tables = truth_tables(self.state.tenant, self.state.login_servers)
+            tables = truth_tables(self.state.tenant, self.state.login_servers, activity_days)
             for name, df in tables.items():
                 df.write_parquet(out / f"{name}.parquet")
-            self.written_version = self.truth_version
+            self.written[activity_days] = self.truth_version
         return out
 
 
@@ -125,10 +133,16 @@ async def run(config: dict) -> None:
     arm = ArmHandler(state)
     runner, state.arm_port = await _site(arm, ssl_context)
     runners.append(runner)
-    control = Control(state, arm, handlers, workdir)
+    logs = LogsHandler(state)
+    runner, logs_port = await _site(logs, ssl_context)
+    runners.append(runner)
+    control = Control(state, arm, logs, handlers, workdir)
     _send({
         "ready": True,
         "arm_endpoint": f"https://127.0.0.1:{state.arm_port}",
+        "logs_endpoint": f"https://127.0.0.1:{logs_port}",
+        "workspaces": {ws.name: {"customer_id": ws.customer_id, "resource_id": ws.resource_id,
+                                 "retention_days": ws.retention_days} for ws in tenant.workspaces},
         "ca_path": str(workdir / "ca.pem"),
         "tenant_id": tenant.tenant_id,
         "now": tenant.now,

@@ -4,7 +4,6 @@ ACR's documented REST API; comments mark where the emulator chooses for undocume
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import math
@@ -24,6 +23,7 @@ from .state import (
     State,
     acr_errors,
     answer,
+    arrive,
     json_response,
 )
 
@@ -143,10 +143,7 @@ class RegistryHandler:
 
     async def dispatch(self, request, endpoint, params, query_string) -> web.StreamResponse:
         state, reg = self.state, self.reg
-        if state.latency:
-            await asyncio.sleep(state.latency)
-        for fault in state.faults:
-            fault.before(state, request, reg.name)
+        await arrive(state, request, reg.name)
         bucket = state.buckets.get(reg.name)
         if bucket is not None:
             wait = bucket.take(time.monotonic())

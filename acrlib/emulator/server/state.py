@@ -3,6 +3,7 @@ clock, the injected faults), replies and error bodies."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import random
@@ -121,6 +122,15 @@ class State:
         for bucket in self.buckets.values():
             bucket.tokens, bucket.stamp = bucket.capacity, now
         self.rg_windows.clear()
+
+
+async def arrive(state: State, request: web.Request, registry: str | None) -> None:
+    """What every request meets first: the configured latency, then each fault's ``before`` hook (``registry``
+    None for ARM and Log Analytics)."""
+    if state.latency:
+        await asyncio.sleep(state.latency)
+    for fault in state.faults:
+        fault.before(state, request, registry)
 
 
 def json_response(body: bytes, headers: dict | None = None) -> web.Response:

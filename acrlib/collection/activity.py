@@ -1,0 +1,329 @@
+"""Pull activity: which images are actually used, from the registries' own event logs.
+
+ACR has no API for "when was this image last pulled". The only source is the resource log category
+``ContainerRegistryRepositoryEvents``, which a registry's diagnostic setting sends to a Log Analytics workspace.
+For the selected registries this module reads each registry's diagnostic settings (ARM), resolves each
+workspace's query id (its ``customerId``), and sends one query per workspace that summarizes pulls and pushes
+per registry, repository, digest and tag on the server, so an answer is bounded by the number of images, not of
+pulls. A result cut short by the service's limits (a partial result) or a query that runs out of time is split,
+per registry first, then into halves of the time window, and never silently truncated: what cannot be read is an
+error row.
+
+Choices where the documentation is silent (unverified against real logs): a pull or push counts when its
+``ResultDescription`` starts with "2" (a 2xx status); ``OperationName`` is compared case-insensitively; the
+category groups ``allLogs`` and ``audit`` both include the repository events; a pull that names only a tag is
+counted for the digest the tag points at in this inventory (``resolved_from_tag``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from .. import schema
+from ..errors import RequestFailed, redact
+from .discovery import Arm
+from .http import RequestTimedOut, RetryPolicy, Session
+from .parse import typed
+
+DIAGNOSTIC_SETTINGS_API = "2021-05-01-preview"
+WORKSPACE_API = "2022-10-01"
+CATEGORY = "ContainerRegistryRepositoryEvents"
+CATEGORY_GROUPS = ("allLogs", "audit")
+MAX_SPLITS = 6  # halvings of the time window before a part that still fails becomes an error row (1/64)
+IDENTITY_SET = 1000  # identities the server keeps per registry, repository, digest and tag
+SUMMARY_COLUMNS = ["ResourceId", "Repository", "Digest", "Tag", "Pulls", "Pushes", "FirstPull", "LastPull", "LastPush",
+                   "Identities", "FirstEvent"]
+OK_PULL = 'OperationName =~ "Pull" and ResultDescription startswith "2"'
+OK_PUSH = 'OperationName =~ "Push" and ResultDescription startswith "2"'
+ENABLE = ("send ContainerRegistryRepositoryEvents (or the allLogs group) to a Log Analytics workspace in "
+          "resource-specific mode: a diagnostic setting on the registry")
+
+
+def kql_string(value: str) -> str:
+    return json.dumps(value)  # a double-quoted KQL string literal: the same escapes as JSON
+
+
+def activity_query(resource_ids: list[str]) -> str:
+    """The one query per workspace (and per part when split)."""
+    ids = ", ".join(kql_string(i) for i in resource_ids)
+    return (
+        f"{CATEGORY}\n"
+        f"| where _ResourceId in~ ({ids})\n"
+        f"| summarize Pulls = countif({OK_PULL}), Pushes = countif({OK_PUSH}),\n"
+        f"    FirstPull = minif(TimeGenerated, {OK_PULL}), LastPull = maxif(TimeGenerated, {OK_PULL}),\n"
+        f"    LastPush = maxif(TimeGenerated, {OK_PUSH}),\n"
+        f"    Identities = make_set_if(Identity, {OK_PULL}, {IDENTITY_SET}), FirstEvent = min(TimeGenerated)\n"
+        f"    by ResourceId = tolower(_ResourceId), Repository, Digest, Tag"
+    )
+
+
+@dataclass
+class Source:
+    """One registry's log source, as its diagnostic settings describe it."""
+
+    registry: str
+    resource_id: str
+    diagnostic_setting: str | None = None
+    workspace_id: str | None = None
+    destination_type: str | None = None
+    status: str = "not-configured"
+    message: str = ""
+    covered_from: dt.datetime | None = None
+
+    def row(self) -> dict:
+        return {"registry": self.registry, "diagnostic_setting": self.diagnostic_setting,
+                "workspace_id": self.workspace_id, "destination_type": self.destination_type, "status": self.status,
+                "covered_from": self.covered_from, "message": self.message}
+
+
+def classify(source: Source, settings: list) -> None:
+    """Which setting sends the repository events to a workspace's resource-specific tables; else the one that
+    comes closest, and why it does not do."""
+    candidates = []
+    for setting in settings:
+        if not isinstance(setting, dict):
+            continue
+        props = setting.get("properties") if isinstance(setting.get("properties"), dict) else {}
+        logs = props.get("logs") if isinstance(props.get("logs"), list) else []
+        sends = any(isinstance(log, dict) and log.get("enabled") is True and (
+            log.get("category") == CATEGORY or log.get("categoryGroup") in CATEGORY_GROUPS) for log in logs)
+        workspace = typed(props.get("workspaceId"), str)
+        destination = typed(props.get("logAnalyticsDestinationType"), str)
+        rank = 0 if sends and workspace and destination == "Dedicated" else 1 if sends and workspace else \
+            2 if workspace else 3
+        candidates.append((rank, typed(setting.get("name"), str) or "", workspace, destination))
+    if not candidates or min(candidates)[0] == 3:
+        source.status, source.message = "not-configured", f"no diagnostic setting sends logs to a workspace: {ENABLE}"
+        return
+    rank, name, workspace, destination = min(candidates)
+    source.diagnostic_setting, source.workspace_id, source.destination_type = name, workspace, destination
+    if rank == 0:
+        source.status = "ok"
+    elif rank == 1:
+        source.status = "azure-diagnostics-mode"
+        source.message = (f"setting {name!r} sends to the legacy AzureDiagnostics table, which acrlib does not read: "
+                          "switch it to resource-specific (Dedicated) mode")
+    else:
+        source.status = "category-disabled"
+        source.message = f"setting {name!r} does not send ContainerRegistryRepositoryEvents: enable that category"
+
+
+@dataclass
+class Window:
+    since: dt.datetime
+    until: dt.datetime
+
+    def halves(self) -> list[Window]:
+        middle = self.since + (self.until - self.since) / 2
+        return [Window(self.since, middle), Window(middle, self.until)]
+
+
+@dataclass
+class Results:
+    rows: list[pl.DataFrame] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+
+
+class ActivityReader:
+    """Reads the sources and activity of the selected registries (``rows``: registries-table rows)."""
+
+    def __init__(self, arm: Arm, session: Session, credential, logs_endpoint: str, audience: str, days: int,
+                 until: dt.datetime):
+        self.arm = arm
+        self.session = session
+        self.credential = credential
+        self.logs_endpoint = logs_endpoint
+        self.audience = audience
+        self.window = Window(until - dt.timedelta(days=days), until)
+        self.results = Results()
+        self.queries = 0
+
+    def error(self, registry: str | None, code: str, message: str, status: int | None = None) -> None:
+        self.results.errors.append({"registry": registry, "repository": None, "stage": "activity",
+                                    "http_status": status, "code": redact(code), "message": redact(message)[:1000],
+                                    "at": dt.datetime.now(dt.UTC)})
+
+    async def read(self, rows: list[dict]) -> list[Source]:
+        sources = [Source(r["registry"], r["id"]) for r in rows]
+        await asyncio.gather(*(self._settings(s) for s in sources))
+        by_workspace: dict[str, list[Source]] = {}
+        for s in sources:
+            if s.status == "ok":
+                by_workspace.setdefault(s.workspace_id.lower(), []).append(s)
+        if by_workspace:
+            from azure.monitor.query.aio import LogsQueryClient
+
+            # The stock client, over acrlib's transport (deadline, answer cap) and retry policy (max_retry_wait).
+            client = LogsQueryClient(self.credential, endpoint=self.logs_endpoint, audience=self.audience,
+                                     transport=self.session.transport,
+                                     retry_policy=RetryPolicy.within(self.session.limits))
+            await asyncio.gather(*(self._guarded(self._workspace(client, ws, group), group)
+                                   for ws, group in by_workspace.items()))
+        return sources
+
+    async def _guarded(self, work, sources: list[Source]) -> None:
+        """Anything unexpected costs these registries their activity, reported, never the collection."""
+        try:
+            await work
+        except Exception as e:
+            self._fail(sources, "error", f"reading the activity failed: {type(e).__name__}")
+            self.error(None, type(e).__name__, f"activity of {', '.join(s.registry for s in sources)}: {e}")
+
+    async def _settings(self, source: Source) -> None:
+        try:
+            answer = await self.arm.get(f"{source.resource_id}/providers/Microsoft.Insights/diagnosticSettings",
+                                        DIAGNOSTIC_SETTINGS_API, "diagnosticSettings")
+        except RequestFailed as e:
+            source.status = "no-access" if e.status in (401, 403) else "error"
+            source.message = f"cannot read the registry's diagnostic settings: {e.code}"
+            self.error(source.registry, e.code, f"diagnostic settings: {e.message}", e.status)
+            return
+        settings = answer.get("value")
+        classify(source, settings if isinstance(settings, list) else [])
+
+    async def _workspace(self, client, workspace_id: str, sources: list[Source]) -> None:
+        names = ", ".join(s.registry for s in sources)
+        try:
+            workspace = await self.arm.get(sources[0].workspace_id, WORKSPACE_API, "Log Analytics workspace")
+            props = workspace.get("properties") if isinstance(workspace.get("properties"), dict) else {}
+            customer_id = typed(props.get("customerId"), str)
+            if not customer_id:
+                raise RequestFailed(200, "INVALID_ANSWER", "the workspace resource has no customerId")
+            for source in sources:  # ARM's own spelling of the id (settings may write it in another case)
+                source.workspace_id = typed(workspace.get("id"), str) or source.workspace_id
+        except RequestFailed as e:
+            self._fail(sources, "no-access" if e.status in (401, 403) else "error",
+                       f"cannot read workspace {workspace_id}: {e.code}")
+            self.error(None, e.code, f"workspace {workspace_id} (registries {names}): {e.message}", e.status)
+            return
+        await self._query(client, customer_id, workspace_id, sources, self.window, 0)
+
+    def _fail(self, sources: list[Source], status: str, message: str) -> None:
+        for s in sources:
+            s.status, s.message = status, message
+
+    async def _query(self, client, customer_id: str, workspace_id: str, sources: list[Source], window: Window,
+                     splits: int) -> None:
+        """One query; a partial result or a timeout is split per registry, then into halves of the window."""
+        from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+        from azure.monitor.query import LogsQueryPartialResult
+
+        by_id = {s.resource_id.lower(): s for s in sources}
+        self.queries += 1
+        try:
+            result = await client.query_workspace(customer_id, activity_query(list(by_id)),
+                                                  timespan=(window.since, window.until), server_timeout=600)
+            failure = None
+            if isinstance(result, LogsQueryPartialResult):
+                failure = ("PARTIAL_RESULT", f"the result was cut short: {result.partial_error.message}", 200)
+            table = result.tables[0] if not failure and result.tables else None
+        except HttpResponseError as e:
+            code = getattr(getattr(e, "error", None), "code", None) or f"HTTP_{e.status_code}"
+            if e.status_code in (401, 403):
+                self._fail(sources, "no-access", f"the identity may not query workspace {workspace_id} "
+                                                 "(it needs Log Analytics Reader)")
+                self.error(None, code, f"workspace {workspace_id}: {e.message}", e.status_code)
+                return
+            if e.status_code not in (408, 504):
+                self._fail(sources, "error", f"the query of workspace {workspace_id} failed: {code}")
+                self.error(None, code, f"workspace {workspace_id}: {e.message}", e.status_code)
+                return
+            failure, table = (code, "the query ran out of time", e.status_code), None
+        except RequestFailed as e:  # acrlib's own bounds (deadline, answer size, Retry-After)
+            failure, table = (e.code, e.message, e.status), None
+        except (ServiceRequestError, ServiceResponseError) as e:  # nothing answered, or not in time
+            if not isinstance(e, RequestTimedOut):
+                self._fail(sources, "error", f"cannot reach Log Analytics at {self.logs_endpoint}")
+                self.error(None, "CONNECTION_ERROR", f"workspace {workspace_id}: cannot reach {self.logs_endpoint}: "
+                           f"{type(e).__name__}")
+                return
+            failure, table = ("TIMEOUT", e.message, None), None
+        if failure is None:
+            self.results.rows.append(summary_frame(table.columns, table.rows))
+            return
+        if len(sources) > 1:
+            await asyncio.gather(*(self._query(client, customer_id, workspace_id, [s], window, splits)
+                                   for s in sources))
+        elif splits < MAX_SPLITS:
+            for half in window.halves():
+                await self._query(client, customer_id, workspace_id, sources, half, splits + 1)
+        else:
+            code, message, status = failure
+            self.error(sources[0].registry, code, f"activity from {window.since:%Y-%m-%d %H:%M} to "
+                       f"{window.until:%Y-%m-%d %H:%M} UTC could not be read ({message}); its pulls are missing",
+                       status)
+
+
+def summary_frame(columns: list[str], rows: list) -> pl.DataFrame:
+    """The summary's rows as a frame, every cell type-checked. Dynamic values come as JSON text (or, from other
+    clients, as lists)."""
+    index = {name: i for i, name in enumerate(columns)}
+    out = []
+    for row in rows:
+        identities = row[index["Identities"]]
+        if isinstance(identities, str):
+            try:
+                identities = json.loads(identities)
+            except ValueError:
+                identities = []
+        out.append((
+            typed(row[index["ResourceId"]], str) or "", typed(row[index["Repository"]], str) or "",
+            typed(row[index["Digest"]], str) or "", typed(row[index["Tag"]], str) or "",
+            typed(row[index["Pulls"]], int) or 0, typed(row[index["Pushes"]], int) or 0,
+            _time(row[index["FirstPull"]]), _time(row[index["LastPull"]]), _time(row[index["LastPush"]]),
+            [i for i in identities if isinstance(i, str)] if isinstance(identities, list) else [],
+            _time(row[index["FirstEvent"]]),
+        ))
+    return pl.DataFrame(out, schema={
+        "resource_id": pl.String, "repository": pl.String, "digest": pl.String, "tag": pl.String, "pulls": pl.Int64,
+        "pushes": pl.Int64, "first_pull": schema.TIME, "last_pull": schema.TIME, "last_push": schema.TIME,
+        "identities": pl.List(pl.String), "first_event": schema.TIME}, orient="row")
+
+
+def _time(value) -> dt.datetime | None:
+    """A datetime cell (the client parses them; text when it could not: up to 7 fraction digits)."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, str) and value:
+        try:
+            return _time(dt.datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", value.replace("Z", "+00:00"))))
+        except ValueError:
+            return None
+    return None
+
+
+def tables(sources: list[Source], results: Results, registries: pl.DataFrame, tags: pl.DataFrame
+           ) -> dict[str, pl.DataFrame]:
+    """The ``activity`` and ``activity_sources`` tables. A pull that names only a tag counts for the digest the
+    tag points at in this inventory (``resolved_from_tag``)."""
+    ids = registries.select(pl.col("id").str.to_lowercase().alias("resource_id"), "registry")
+    raw = pl.concat(results.rows) if results.rows else summary_frame(SUMMARY_COLUMNS, [])
+    raw = raw.join(ids, on="resource_id", how="inner")
+    first_event = dict(raw.group_by("registry").agg(pl.col("first_event").min()).iter_rows())
+    for source in sources:
+        if source.status == "ok":
+            source.covered_from = first_event.get(source.registry)
+    current = tags.select("registry", "repository", "tag", pl.col("digest").alias("current"))
+    rows = (raw.filter((pl.col("pulls") > 0) | (pl.col("pushes") > 0))
+            .join(current, on=["registry", "repository", "tag"], how="left")
+            .with_columns(((pl.col("digest") == "") & (pl.col("pulls") > 0)).alias("by_tag"))
+            .with_columns(pl.when(pl.col("digest") == "").then(pl.col("current")).otherwise(pl.col("digest"))
+                          .alias("digest")))
+    who = pl.col("identities").list.explode(keep_nulls=False, empty_as_null=False)
+    activity = rows.group_by("registry", "repository", "digest").agg(
+        pl.col("pulls").sum(), who.n_unique().cast(pl.Int64).alias("pullers"),
+        pl.col("first_pull").min().alias("first_pulled_at"), pl.col("last_pull").max().alias("last_pulled_at"),
+        pl.col("pushes").sum(), pl.col("last_push").max().alias("last_pushed_at"),
+        pl.col("tag").filter((pl.col("pulls") > 0) & (pl.col("tag") != "")).unique().sort().alias("tags_pulled"),
+        who.unique().sort().head(schema.IDENTITIES_KEPT).alias("identities"),
+        pl.col("by_tag").any().alias("resolved_from_tag"),
+    )
+    sources_frame = schema.frame("activity_sources", [s.row() for s in sources])
+    return {"activity": schema.sort("activity", schema.conform("activity", activity)),
+            "activity_sources": schema.sort("activity_sources", sources_frame)}
