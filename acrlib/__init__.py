@@ -10,9 +10,11 @@ from . import sources
 from ._version import __version__
 from .analysis import (
     History,
+    PurgePlan,
     collection_status,
     cost,
     cost_over_time,
+    delete_script,
     duplicates,
     growth,
     headline,
@@ -26,6 +28,7 @@ from .analysis import (
     storage,
     summary,
     tag_churn,
+    unused,
 )
 from .collection import collect, collect_async
 from .errors import (
@@ -43,9 +46,9 @@ from .report.tables import headline_table
 from .schema import TABLES
 
 __all__ = [
-    "TABLES", "AcrlibError", "ArmError", "History", "Inventory", "RegistryError", "ReportError", "RequestFailed",
-    "SignInRequired", "SnapshotError", "TokenError", "__version__", "collect", "collect_async",
-    "collection_status", "cost", "cost_over_time", "duplicates", "growth", "headline", "headline_table", "history",
-    "posture", "posture_matrix", "projection", "purge_commands", "purge_plan", "reclaimable", "sources", "storage",
-    "summary", "tag_churn",
+    "TABLES", "AcrlibError", "ArmError", "History", "Inventory", "PurgePlan", "RegistryError", "ReportError",
+    "RequestFailed", "SignInRequired", "SnapshotError", "TokenError", "__version__", "collect", "collect_async",
+    "collection_status", "cost", "cost_over_time", "delete_script", "duplicates", "growth", "headline",
+    "headline_table", "history", "posture", "posture_matrix", "projection", "purge_commands", "purge_plan",
+    "reclaimable", "sources", "storage", "summary", "tag_churn", "unused",
 ]

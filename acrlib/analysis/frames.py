@@ -45,3 +45,12 @@ class Copies(Frames):
 
     manifests: pl.DataFrame
     blobs: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class Usage(Frames):
+    """Per registry, per repository, and the images themselves."""
+
+    registries: pl.DataFrame
+    repositories: pl.DataFrame
+    images: pl.DataFrame

@@ -17,20 +17,23 @@ Semantics follow Azure/acr-cli's purge (dry run):
   matched by a filter are considered.
 
 Beyond acr purge: rows with action ``cascade`` list the referrers ACR deletes together with a deleted subject,
-and every row carries its size (``imageSize``) so the plan can be weighed before anything is deleted.
+and every row carries its size (``imageSize``) so the plan can be weighed before anything is deleted. With
+``protect_pulled_within``, what the registries' event logs show pulled in that time is kept (rows with action
+``keep`` say when it was pulled), and registries whose logs do not reach back that far are not cleaned on this
+basis (their rows have action ``skip``): see ``protect``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-import shlex
 from dataclasses import dataclass
 
 import polars as pl
 
 from .. import media_types as mt
 from ..inventory import Inventory
+from . import protect
 
 MAX_AGO = dt.timedelta(days=150 * 365)
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -44,7 +47,21 @@ PLAN_SCHEMA = {
     "action": pl.String(), "reason": pl.String(), "size_bytes": pl.Int64(),
     "last_updated_at": pl.Datetime("us", "UTC"),
 }
-ACTIONS = ("delete_tag", "delete_manifest", "cascade")
+ACTIONS = ("delete_tag", "delete_manifest", "cascade", "keep", "skip")
+DELETING = protect.DELETING  # the actions that delete; keep and skip rows explain what a protection spared
+
+
+class PurgePlan(pl.DataFrame):
+    """A purge plan: a polars frame (see :func:`purge_plan`) that also carries the ``parameters`` it was made
+    with (derived frames are plain frames)."""
+
+    parameters: dict
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame, parameters: dict) -> PurgePlan:
+        plan = cls._from_pydf(frame._df)
+        plan.parameters = parameters
+        return plan
 
 
 def parse_ago(ago: str) -> dt.timedelta:
@@ -143,15 +160,53 @@ def _days(cutoff_now: dt.datetime, when: dt.datetime | None) -> str:
 
 
 def purge_plan(inv: Inventory, filters=(".*:.*",), ago: str = "30d", keep: int = 0, untagged: bool = True,
-               include_locked: bool = False, now: dt.datetime | None = None) -> pl.DataFrame:
+               include_locked: bool = False, now: dt.datetime | None = None, *,
+               protect_pulled_within: str | None = None) -> PurgePlan:
     """What ``acr purge --filter ... --ago ... [--keep N] [--untagged] [--include-locked]`` would delete in
     every registry of ``inv``, one row per action: registry, repository, tag (null for a manifest), digest,
-    action (``delete_tag`` | ``delete_manifest`` | ``cascade``), reason, size_bytes (the manifest's
-    ``imageSize``: a tag row carries the size of the image it points at), last_updated_at.
+    action (``delete_tag`` | ``delete_manifest`` | ``cascade``, or ``keep`` | ``skip`` for a deletion a
+    protection spared), reason, size_bytes (the manifest's ``imageSize``: a tag row carries the size of the image
+    it points at), last_updated_at.
 
-    ``now`` is when the cutoff is measured from (default: when the inventory was collected)."""
+    ``now`` is when the cutoff is measured from (default: when the inventory was collected).
+    ``protect_pulled_within``: a duration like ``ago`` (``30d``): keep what the registries' event logs show
+    pulled in that time (by digest, or through a tag pulled then), with its index parents and children and its
+    referrers; a registry whose logs do not reach back that far (see ``activity_sources``) is not cleaned: its
+    rows have action ``skip`` ("no pull logs covering 30d"). Needs ``collect(activity_days=...)`` covering it.
+
+    Examples
+    --------
+    >>> plan = acrlib.purge_plan(inv, ago="90d", keep=3, protect_pulled_within="30d")   # doctest: +SKIP
+    >>> plan.filter(pl.col("action") == "keep").select("repository", "tag", "reason")     # doctest: +SKIP
+    """
     now = now or inv.collected_at
     r = rules(filters, ago, keep, untagged, include_locked, now)
+    within = parse_ago(protect_pulled_within) if protect_pulled_within is not None else None
+    plan = _acr_purge(inv, r, now)
+    if within is not None:
+        plan = protect.pulled(inv, plan, within, protect_pulled_within, now)
+    parameters = {"filters": list(r.filters), "ago": ago, "keep": keep, "untagged": r.untagged,
+                  "include_locked": r.include_locked, "now": now, "protect_pulled_within": protect_pulled_within}
+    return PurgePlan.of(plan.sort(["registry", "repository", "action", "tag", "digest"], nulls_last=True), parameters)
+
+
+def describe(plan: pl.DataFrame) -> str:
+    """The rules a plan was made with, in one sentence (for reports and scripts)."""
+    p = getattr(plan, "parameters", None)
+    if not p:
+        return "a plan whose rules are unknown"
+    text = (f"acr purge rules: tags matching {', '.join(p['filters'])} not updated for {p['ago']}"
+            + (f", keeping the newest {p['keep']} per repository" if p["keep"] else "")
+            + (", and untagged manifests as old" if p["untagged"] else "")
+            + (", locked ones included" if p["include_locked"] else ""))
+    if p.get("protect_pulled_within"):
+        text += (f"; never what was pulled in the last {p['protect_pulled_within']} (registries whose pull logs do "
+                 "not cover that are left alone)")
+    return text
+
+
+def _acr_purge(inv: Inventory, r: Rules, now: dt.datetime) -> pl.DataFrame:
+    """acr purge's own rules: the deletion rows."""
     rows: list[tuple] = []
     tag_groups = inv.tags.sort(["registry", "repository", "last_updated_at", "tag"],
                                descending=[False, False, True, False], nulls_last=True).partition_by(
@@ -194,8 +249,7 @@ def purge_plan(inv: Inventory, filters=(".*:.*",), ago: str = "30d", keep: int =
                 for index, child in zip(refs["index_digest"], refs["child_digest"], strict=True):
                     children.setdefault(index, []).append(child)
             rows += _untagged(r, now, registry, repository, manifests, children, deleted_tags)
-    plan = pl.DataFrame(rows, schema=PLAN_SCHEMA, orient="row")
-    return plan.sort(["registry", "repository", "action", "tag", "digest"], nulls_last=True)
+    return pl.DataFrame(rows, schema=PLAN_SCHEMA, orient="row")
 
 
 def _untagged(r: Rules, now, registry, repository, manifests: pl.DataFrame, children: dict[str, list[str]],
@@ -258,33 +312,3 @@ def _untagged(r: Rules, now, registry, repository, manifests: pl.DataFrame, chil
                          f"referrer ({ref['kind']}) of {subject[:19]}..., deleted by ACR with it", ref["size_bytes"],
                          ref["last_updated_at"]))
     return rows
-
-
-def purge_commands(inv: Inventory, filters=(".*:.*",), ago: str = "30d", keep: int = 0, untagged: bool = True,
-                   include_locked: bool = False) -> pl.DataFrame:
-    """Per registry, the ``az acr run`` command that runs the same ``acr purge`` in that registry:
-    ``command`` deletes, ``dry_run`` only lists what it would delete.
-
-    Every value is quoted for a POSIX shell (``shlex.quote``), the ``--cmd`` string as a whole too, so a filter
-    holding ``$(...)``, backticks or ``;`` runs nothing when the command is pasted into bash. Filters with quote
-    characters are refused: ``acr purge`` parses its ``--cmd`` string again inside the registry's task runner."""
-    if isinstance(filters, str):
-        filters = (filters,)
-    rules(filters, ago, keep, untagged, include_locked, now=dt.datetime.now(dt.UTC))  # validates
-    for f in filters:
-        if "'" in f or '"' in f:
-            raise ValueError(f"filter {f!r} contains a quote, which cannot be passed through az acr run --cmd")
-    parts = ["acr", "purge", *(p for f in filters for p in ("--filter", f)), "--ago", ago]
-    if keep:
-        parts += ["--keep", str(keep)]
-    if untagged:
-        parts.append("--untagged")
-    if include_locked:
-        parts.append("--include-locked")
-    purge = shlex.join(parts)
-
-    def az(registry: str, cmd: str) -> str:
-        return shlex.join(["az", "acr", "run", "--registry", registry, "--cmd", cmd, "/dev/null"])
-
-    rows = [(name, az(name, purge), az(name, purge + " --dry-run")) for name in inv.registries["registry"].to_list()]
-    return pl.DataFrame(rows, schema={"registry": pl.String, "command": pl.String, "dry_run": pl.String}, orient="row")

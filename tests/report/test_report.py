@@ -56,12 +56,14 @@ def test_the_report_runs_and_exports_html_without_code(tiny_report):
     assert executed.exists() and figure_outputs(executed) >= 14
     assert "Billed storage over time" in html and "Storage the purge plan frees" in html
     assert "charts.setup()" not in html and "acrlib.sources.load" not in html, "no code cells"
-    for heading in ("Headline numbers", "Storage per registry", "Storage truth", "Age of tags",
+    for heading in ("Headline numbers", "Storage per registry", "Storage truth", "Age of tags", "Usage",
                     "Stale tags and untagged manifests", "Reclaimable storage", "Top repositories to clean", "Trends",
                     "Fleet duplicates", "Architectures and operating systems", "Artifact kinds", "Security posture",
                     "Cost", "Collection errors"):
         assert heading in html, heading
-    assert "No collection errors" in html
+    assert "No collection errors" in html, "a registry without pull logs is not a collection error"
+    assert "not-configured" in html and "never pulled" in html
+    assert "never what was pulled in the last 30d" in html, "the plan says it keeps what was pulled"
     assert not re.search(r'<script src="https?://', html), "nothing loaded from the network"
     assert html.count("window.Plotly = Plotly") == 1, "plotly.js embedded once"
     parameters = json.loads(json.dumps(nbformat.read(executed, as_version=4).metadata["papermill"]["parameters"]))

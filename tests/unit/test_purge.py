@@ -12,7 +12,8 @@ import pytest
 from inventory_builder import NOW, Build
 
 from acrlib import media_types as mt
-from acrlib.analysis.purge import parse_ago, purge_commands, purge_plan, split_filter
+from acrlib.analysis.commands import purge_commands
+from acrlib.analysis.purge import parse_ago, purge_plan, split_filter
 
 
 def actions(plan: pl.DataFrame) -> set[tuple]:
