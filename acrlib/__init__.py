@@ -19,6 +19,7 @@ from .analysis import (
     growth,
     headline,
     history,
+    in_use,
     posture,
     posture_matrix,
     projection,
@@ -49,6 +50,6 @@ __all__ = [
     "TABLES", "AcrlibError", "ArmError", "History", "Inventory", "PurgePlan", "RegistryError", "ReportError",
     "RequestFailed", "SignInRequired", "SnapshotError", "TokenError", "__version__", "collect", "collect_async",
     "collection_status", "cost", "cost_over_time", "delete_script", "duplicates", "growth", "headline",
-    "headline_table", "history", "posture", "posture_matrix", "projection", "purge_commands", "purge_plan",
+    "headline_table", "history", "in_use", "posture", "posture_matrix", "projection", "purge_commands", "purge_plan",
     "reclaimable", "sources", "storage", "summary", "tag_churn", "unused",
 ]

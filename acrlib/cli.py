@@ -72,7 +72,8 @@ def _collect(args: argparse.Namespace) -> int:
     out = _output_folder(args.out)
     inventory = sources.load(source, subscriptions=args.subscription or None,
                              registries=args.registry or None, progress=not args.no_progress,
-                             layers=args.layers, referrers=args.referrers, activity_days=args.activity_days)
+                             layers=args.layers, referrers=args.referrers, activity_days=args.activity_days,
+                             deployments=args.deployments, aks_run_command=args.aks_run_command)
     path = inventory.to_parquet(out)
     print(inventory)
     for row in inventory.registries.select("registry", "status", "repository_count").iter_rows():
@@ -118,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="which manifests are read to find OCI referrers (default artifacts)")
     col.add_argument("--activity-days", type=int, default=90, metavar="N",
                      help="days of pulls and pushes to read from the registries' event logs (0: none; default 90)")
+    col.add_argument("--deployments", action=argparse.BooleanOptionalAction, default=True,
+                     help="read what Azure workloads run (AKS, Container Apps, ACI, App Service; default on)")
+    col.add_argument("--aks-run-command", action="store_true",
+                     help="list the pods of AKS clusters without Container Insights through the AKS run command: "
+                          "THIS CREATES A POD IN EACH SUCH CLUSTER (off by default)")
     col.add_argument("--no-progress", action="store_true", help="no progress bars")
     col.set_defaults(func=_collect)
 

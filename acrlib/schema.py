@@ -158,6 +158,34 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         _c("covered_from", TIME, "the earliest event seen in the window: pulls are known from then on"),
         _c("message", pl.String(), "what the status means, and what to enable"),
     ),
+    "deployments": (
+        _c("registry", pl.String(), "the tenant's registry the image is in (null: a registry outside the tenant)"),
+        _c("host", pl.String(), "the image's registry host as written (docker.io for Docker Hub)"),
+        _c("repository", pl.String(), "repository path"),
+        _c("tag", pl.String(), "tag as written (latest when neither a tag nor a digest is)"),
+        _c("digest", pl.String(), "what runs: the running container's image id where known, else the digest "
+                                  "written, else the digest the tag points at now"),
+        _c("resolved_from_tag", pl.Boolean(), "the digest is the tag's now, not one seen running"),
+        _c("image", pl.String(), "the image reference as the workload writes it"),
+        _c("service", pl.String(), "aks, containerapp, containerapp-job, aci, appservice or functions"),
+        _c("resource_id", pl.String(), "ARM id of the cluster, app, job, container group or site"),
+        _c("cluster", pl.String(), "AKS cluster name"),
+        _c("namespace", pl.String(), "Kubernetes namespace"),
+        _c("workload", pl.String(), "the Deployment (from its ReplicaSet), or the app, job or site name"),
+        _c("container", pl.String(), "container name"),
+        _c("init_container", pl.Boolean(), "an init container"),
+        _c("source", pl.String(), "resource-graph, arm, container-insights or run-command"),
+        _c("seen_at", TIME, "when it was seen running (container-insights, run-command); null for a definition"),
+    ),
+    "deployment_sources": (
+        _c("resource_id", pl.String(), "ARM id of the cluster, app, job, container group or site"),
+        _c("name", pl.String(), "its name"),
+        _c("service", pl.String(), "aks, containerapp, containerapp-job, aci, appservice or functions"),
+        _c("status", pl.String(), "ok, pods-unknown (a cluster without Container Insights or the run command), "
+                                  "no-access or error"),
+        _c("source", pl.String(), "where its images were read"),
+        _c("message", pl.String(), "what the status means"),
+    ),
     "errors": (
         _c("registry", pl.String(), "registry the failure belongs to"),
         _c("repository", pl.String(), "repository, or null for the registry as a whole"),
@@ -186,6 +214,8 @@ PURPOSE: dict[str, str] = {
     "layers": "with `layers=True`: every blob each manifest names",
     "activity": "with `activity_days`: pulls and pushes per image, from the registries' own event logs",
     "activity_sources": "with `activity_days`: where each registry's event log is, and how far back it reaches",
+    "deployments": "with `deployments`: every image Azure workloads reference or run, one row per container",
+    "deployment_sources": "with `deployments`: every cluster, app, job, container group and container site read",
     "errors": "one row per failure; every registry not `complete` has rows here",
 }
 
@@ -199,6 +229,8 @@ KEYS: dict[str, list[str]] = {
     "layers": ["registry", "repository", "manifest_digest", "role", "blob_digest"],
     "activity": ["registry", "repository", "digest"],
     "activity_sources": ["registry"],
+    "deployments": ["resource_id", "namespace", "workload", "container", "image", "digest"],
+    "deployment_sources": ["resource_id"],
     "errors": ["registry", "repository", "stage", "at"],
 }
 
@@ -207,6 +239,7 @@ KINDS = ("image", "index", "helm", "signature", "attestation", "artifact")
 ROLES = ("manifest", "config", "layer", "child", "subject")
 ACTIVITY_STATUSES = ("ok", "not-configured", "category-disabled", "azure-diagnostics-mode", "no-access", "error")
 IDENTITIES_KEPT = 20
+SERVICES = ("aks", "containerapp", "containerapp-job", "aci", "appservice", "functions")
 
 
 def schema(table: str) -> pl.Schema:

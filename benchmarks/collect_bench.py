@@ -9,7 +9,7 @@ repository, manifest and tag of the tenant:
                list_repository_names, and per repository list_manifest_properties and list_tag_properties,
                one after the other, default settings (what Microsoft's docs lead to)
   sdk-threads  the same calls spread over a thread pool of 8 workers
-  acrlib       acrlib.collect(**emulator.connection(), activity_days=0) (the listing alone, like the SDK loops)
+  acrlib       acrlib.collect(**emulator.connection(), activity_days=0, deployments=False): the listing alone
 
 Each runs in its own process (clean CPU and peak-RSS figures) against the same emulator, whose throttle
 buckets are refilled in between. Rows are checked against the emulator's truth: a run that loses or
@@ -115,7 +115,7 @@ def run_acrlib(conn) -> dict:
     import acrlib
 
     # The same work as the SDK loops: the listings. Pull activity (Log Analytics) is another service.
-    inv = acrlib.collect(**conn.connection(), progress=False, activity_days=0)
+    inv = acrlib.collect(**conn.connection(), progress=False, activity_days=0, deployments=False)
     return {"inventory": inv}
 
 
@@ -204,11 +204,11 @@ def worker(approach: str, connection_file: str, out: str) -> None:
 
 
 def request_figures(stats: pl.DataFrame) -> dict:
-    registry = stats.filter(pl.col("registry") != "arm")
+    registry = stats.filter(~pl.col("registry").is_in(["arm", "logs"]))
     requests = int(registry["count"].sum())
     pages = int(registry.filter(~pl.col("endpoint").is_in(TOKEN_ENDPOINTS) & (pl.col("status") == 200))["count"].sum())
     return {
-        "requests": requests + int(stats.filter(pl.col("registry") == "arm")["count"].sum()),
+        "requests": requests + int(stats.filter(pl.col("registry").is_in(["arm", "logs"]))["count"].sum()),
         "registry_requests": requests,
         "pages": pages,
         "requests_per_page": requests / pages if pages else math.nan,
@@ -250,7 +250,7 @@ def lower_bound(stats: pl.DataFrame, truth: dict, latency_s: float, throttled: b
     from acrlib.skus import READ_OPS_PER_MIN
 
     skus = dict(truth["registries"].select("registry", "sku").iter_rows())
-    per_registry = stats.filter((pl.col("registry") != "arm") & (pl.col("status") != 429)).group_by(
+    per_registry = stats.filter(~pl.col("registry").is_in(["arm", "logs"]) & (pl.col("status") != 429)).group_by(
         "registry").agg(pl.col("count").sum())
     bounds = {}
     for registry, needed in per_registry.iter_rows():

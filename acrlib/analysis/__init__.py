@@ -8,10 +8,28 @@ from .posture import posture, posture_matrix
 from .purge import PurgePlan, purge_plan
 from .storage import duplicates, reclaimable, storage
 from .summary import collection_status, headline, summary
-from .usage import unused
+from .usage import in_use, unused
 
 __all__ = [
-    "History", "PurgePlan", "collection_status", "cost", "cost_over_time", "delete_script", "duplicates", "growth",
-    "headline", "history", "posture", "posture_matrix", "projection", "purge_commands", "purge_plan", "reclaimable",
-    "storage", "summary", "tag_churn", "unused",
+    "History",
+    "PurgePlan",
+    "collection_status",
+    "cost",
+    "cost_over_time",
+    "delete_script",
+    "duplicates",
+    "growth",
+    "headline",
+    "history",
+    "in_use",
+    "posture",
+    "posture_matrix",
+    "projection",
+    "purge_commands",
+    "purge_plan",
+    "reclaimable",
+    "storage",
+    "summary",
+    "tag_churn",
+    "unused",
 ]

@@ -54,3 +54,15 @@ class Usage(Frames):
     registries: pl.DataFrame
     repositories: pl.DataFrame
     images: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class InUse(Frames):
+    """What runs: per registry and repository, old images still running, images from outside the tenant, and
+    deployments whose tag moved or whose image is gone."""
+
+    registries: pl.DataFrame
+    repositories: pl.DataFrame
+    old: pl.DataFrame
+    outside: pl.DataFrame
+    drift: pl.DataFrame

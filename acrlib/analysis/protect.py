@@ -99,3 +99,38 @@ def pulled(inv: Inventory, plan: pl.DataFrame, within: dt.timedelta, label: str,
                              on=["registry", "repository", "tag"]).select(*KEY, "reason")
     digests = closure(inv, pl.concat([by_digest, through_tags]))
     return apply(plan, digests, tags, uncovered)
+
+
+def _where() -> pl.Expr:
+    """Where a deployment runs, in a few words: ``aks aks-prod-weu/payments/payments-api``."""
+    place = pl.coalesce(pl.concat_str([pl.col("cluster"), pl.col("namespace"), pl.col("workload")], separator="/"),
+                        pl.col("workload"))
+    return pl.col("service") + " " + place
+
+
+def running(inv: Inventory) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """What deployments use in the tenant's registries: digests (registry, repository, digest, reason: where it
+    runs) and tags (registry, repository, tag, reason)."""
+    ours = inv.deployments.filter(pl.col("registry").is_not_null())
+    reason = pl.lit("runs in ") + _where()
+    digests = ours.filter(pl.col("digest").is_not_null()).select(*KEY, reason.alias("reason"))
+    tags = ours.filter(pl.col("tag").is_not_null()).select("registry", "repository", "tag", reason.alias("reason"))
+    # a tag a workload names keeps what it points at now too: the next restart pulls that
+    through_tags = tags.join(inv.tags.select("registry", "repository", "tag", "digest"),
+                             on=["registry", "repository", "tag"]).select(*KEY, "reason")
+    return pl.concat([digests, through_tags]).unique(KEY, keep="first"), tags.unique(
+        ["registry", "repository", "tag"], keep="first")
+
+
+def in_use(inv: Inventory, plan: pl.DataFrame) -> pl.DataFrame:
+    """Keep what a deployment runs or names (by digest, or through a tag it names), with its relations. When
+    some clusters' pods are unknown, every deletion's reason says so."""
+    digests, tags = running(inv)
+    plan = apply(plan, closure(inv, digests), tags, pl.DataFrame(schema={"registry": pl.String, "reason": pl.String}))
+    unknown = inv.deployment_sources.filter(pl.col("status") == "pods-unknown")["name"].to_list()
+    if unknown:
+        note = (f"; the pods of {len(unknown)} AKS cluster{'s' if len(unknown) > 1 else ''} are unknown "
+                f"({', '.join(sorted(unknown)[:5])}): one of them may run it")
+        plan = plan.with_columns(pl.when(pl.col("action").is_in(DELETING)).then(pl.col("reason") + note)
+                                 .otherwise(pl.col("reason")).alias("reason"))
+    return plan

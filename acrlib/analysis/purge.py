@@ -161,7 +161,7 @@ def _days(cutoff_now: dt.datetime, when: dt.datetime | None) -> str:
 
 def purge_plan(inv: Inventory, filters=(".*:.*",), ago: str = "30d", keep: int = 0, untagged: bool = True,
                include_locked: bool = False, now: dt.datetime | None = None, *,
-               protect_pulled_within: str | None = None) -> PurgePlan:
+               protect_pulled_within: str | None = None, protect_in_use: bool | None = None) -> PurgePlan:
     """What ``acr purge --filter ... --ago ... [--keep N] [--untagged] [--include-locked]`` would delete in
     every registry of ``inv``, one row per action: registry, repository, tag (null for a manifest), digest,
     action (``delete_tag`` | ``delete_manifest`` | ``cascade``, or ``keep`` | ``skip`` for a deletion a
@@ -173,6 +173,10 @@ def purge_plan(inv: Inventory, filters=(".*:.*",), ago: str = "30d", keep: int =
     pulled in that time (by digest, or through a tag pulled then), with its index parents and children and its
     referrers; a registry whose logs do not reach back that far (see ``activity_sources``) is not cleaned: its
     rows have action ``skip`` ("no pull logs covering 30d"). Needs ``collect(activity_days=...)`` covering it.
+    ``protect_in_use`` (default: whenever deployments were collected): keep what a deployment runs or names (by
+    digest, or through a tag it names: the tag, what it points at now, and what runs), with its index parents and
+    children; the reason names where it runs. With AKS clusters whose pods are unknown, every deletion's reason
+    says so.
 
     Examples
     --------
@@ -185,8 +189,13 @@ def purge_plan(inv: Inventory, filters=(".*:.*",), ago: str = "30d", keep: int =
     plan = _acr_purge(inv, r, now)
     if within is not None:
         plan = protect.pulled(inv, plan, within, protect_pulled_within, now)
+    if protect_in_use is None:
+        protect_in_use = inv.deployment_sources.height > 0 or inv.deployments.height > 0
+    if protect_in_use:
+        plan = protect.in_use(inv, plan)
     parameters = {"filters": list(r.filters), "ago": ago, "keep": keep, "untagged": r.untagged,
-                  "include_locked": r.include_locked, "now": now, "protect_pulled_within": protect_pulled_within}
+                  "include_locked": r.include_locked, "now": now, "protect_pulled_within": protect_pulled_within,
+                  "protect_in_use": bool(protect_in_use)}
     return PurgePlan.of(plan.sort(["registry", "repository", "action", "tag", "digest"], nulls_last=True), parameters)
 
 
@@ -202,6 +211,8 @@ def describe(plan: pl.DataFrame) -> str:
     if p.get("protect_pulled_within"):
         text += (f"; never what was pulled in the last {p['protect_pulled_within']} (registries whose pull logs do "
                  "not cover that are left alone)")
+    if p.get("protect_in_use"):
+        text += "; never what a deployment runs or names"
     return text
 
 

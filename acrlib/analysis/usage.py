@@ -1,5 +1,6 @@
-"""What is used: images pulled (from the registries' event logs, the ``activity`` tables) and, conversely, images
-never pulled, with the bytes they hold."""
+"""What is used: images pulled (from the registries' event logs, the ``activity`` tables), images that run (the
+``deployments`` tables), and, conversely, images never pulled, with the bytes they hold. The two agree: an image
+seen running is never called unused."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import datetime as dt
 import polars as pl
 
 from ..inventory import Inventory
-from .frames import Usage
-from .protect import KEY, closure
+from .frames import InUse, Usage
+from .protect import KEY, closure, running
 from .storage import reclaimable
 
 # What people pull: images, multi-arch indexes and charts; signatures and other referrers come with them.
@@ -32,7 +33,8 @@ def pulled_since(inv: Inventory, since: dt.datetime) -> pl.DataFrame:
 
 
 def unused(inv: Inventory, days: int = 90, now: dt.datetime | None = None) -> Usage:
-    """Images never pulled in the last ``days`` (as far back as each registry's pull logs reach), per registry and
+    """Images never pulled in the last ``days`` (as far back as each registry's pull logs reach) and not seen in
+    use by a deployment, per registry and
     per repository: images, pulled, never_pulled, never_pulled_bytes (what deleting the never-pulled images, with
     their index children and referrers, would free: exact with ``layers``, else an ``imageSize`` estimate, as
     ``basis`` says), last_pulled_at; per registry also the log ``status``, ``covered_from`` and
@@ -48,7 +50,8 @@ def unused(inv: Inventory, days: int = 90, now: dt.datetime | None = None) -> Us
     sources = inv.registries.select("registry").join(
         inv.activity_sources.select("registry", "status", "covered_from"), on="registry", how="left")
     covered = sources.filter((pl.col("status") == "ok") & pl.col("covered_from").is_not_null())["registry"]
-    used = pulled_since(inv, window_start)
+    digests, _ = running(inv)  # what runs is used, whatever the logs say
+    used = pl.concat([pulled_since(inv, window_start), closure(inv, digests)]).unique(KEY, keep="first")
     top = images(inv)
     flagged = (top.join(used.select(*KEY, pl.lit(True).alias("pulled")), on=KEY, how="left")
                .with_columns(pl.col("pulled").fill_null(False),
@@ -89,3 +92,56 @@ def unused(inv: Inventory, days: int = 90, now: dt.datetime | None = None) -> Us
     listed = flagged.select(*KEY, "kind", "tags", "size_bytes", "last_updated_at",
                             pl.when(pl.col("covered")).then(pl.col("pulled")).alias("pulled")).sort(KEY)
     return Usage(registries=registries, repositories=repositories, images=listed)
+
+
+def in_use(inv: Inventory, older_than_days: int = 90, now: dt.datetime | None = None) -> InUse:
+    """What runs, from the ``deployments`` table (``collect(deployments=True)``):
+
+    - ``registries`` and ``repositories``: images in use (distinct digests of the tenant's registries) per service,
+      and the workloads using them;
+    - ``old``: images in use pushed more than ``older_than_days`` ago (created_at, age_days, where they run);
+    - ``outside``: images from registries outside the tenant (host, repository, tag, services, workloads);
+    - ``drift``: deployments whose tag moved since (``tag-moved``: what runs is not what the tag points at now),
+      whose tag is gone (``tag-missing``) or whose image is gone (``image-missing``) from the registry.
+    """
+    if isinstance(older_than_days, bool) or not isinstance(older_than_days, int) or older_than_days < 0:
+        raise ValueError(f"older_than_days must be a whole number >= 0, not {older_than_days!r}")
+    now = now or inv.collected_at
+    d = inv.deployments
+    ours = d.filter(pl.col("registry").is_not_null())
+    place = pl.coalesce(pl.concat_str([pl.col("cluster"), pl.col("namespace"), pl.col("workload")], separator="/"),
+                        pl.col("workload"))
+    per_repo = (ours.filter(pl.col("digest").is_not_null())
+                .group_by("registry", "repository", "service")
+                .agg(pl.col("digest").n_unique().cast(pl.Int64).alias("images"),
+                     place.n_unique().cast(pl.Int64).alias("workloads"))
+                .sort("registry", "repository", "service"))
+    per_registry = (per_repo.group_by("registry", "service").agg(pl.col("images").sum(), pl.col("workloads").sum())
+                    .sort("registry", "service"))
+    manifests = inv.manifests.select(*KEY, "created_at", "tags", "kind")
+    old = (ours.filter(pl.col("digest").is_not_null()).join(manifests, on=KEY)
+           .filter(pl.col("created_at") < pl.lit(now) - pl.duration(days=older_than_days))
+           .group_by(*KEY).agg(pl.col("created_at").first(), pl.col("tags").first(),
+                               (pl.col("service") + " " + place).unique().sort().alias("runs_in"))
+           .with_columns(((pl.lit(now) - pl.col("created_at")).dt.total_seconds() / 86400).round(0).cast(pl.Int64)
+                         .alias("age_days"))
+           .sort("age_days", descending=True))
+    outside = (d.filter(pl.col("registry").is_null())
+               .group_by("host", "repository", "tag")
+               .agg(pl.col("service").unique().sort().alias("services"),
+                    place.n_unique().cast(pl.Int64).alias("workloads"))
+               .sort("host", "repository", "tag"))
+    current = inv.tags.select("registry", "repository", "tag", pl.col("digest").alias("tag_digest"))
+    known = inv.manifests.select(*KEY, pl.lit(True).alias("exists"))
+    drift = (ours.join(current, on=["registry", "repository", "tag"], how="left")
+             .join(known, on=KEY, how="left")
+             .with_columns(
+                 pl.when(pl.col("digest").is_not_null() & pl.col("exists").is_null()).then(pl.lit("image-missing"))
+                 .when(pl.col("tag").is_not_null() & pl.col("tag_digest").is_null()).then(pl.lit("tag-missing"))
+                 .when(pl.col("tag_digest").is_not_null() & (pl.col("tag_digest") != pl.col("digest")))
+                 .then(pl.lit("tag-moved")).alias("state"))
+             .filter(pl.col("state").is_not_null())
+             .select("state", "registry", "repository", "tag", "digest", "tag_digest", "service",
+                     place.alias("where"), "image")
+             .unique().sort("state", "registry", "repository", "where"))
+    return InUse(registries=per_registry, repositories=per_repo, old=old, outside=outside, drift=drift)

@@ -28,11 +28,10 @@ import polars as pl
 from .. import schema
 from ..errors import RequestFailed, redact
 from .discovery import Arm
-from .http import RequestTimedOut, RetryPolicy, Session
+from .logs import LogAnalytics, kql_string
 from .parse import typed
 
 DIAGNOSTIC_SETTINGS_API = "2021-05-01-preview"
-WORKSPACE_API = "2022-10-01"
 CATEGORY = "ContainerRegistryRepositoryEvents"
 CATEGORY_GROUPS = ("allLogs", "audit")
 MAX_SPLITS = 6  # halvings of the time window before a part that still fails becomes an error row (1/64)
@@ -43,10 +42,6 @@ OK_PULL = 'OperationName =~ "Pull" and ResultDescription startswith "2"'
 OK_PUSH = 'OperationName =~ "Push" and ResultDescription startswith "2"'
 ENABLE = ("send ContainerRegistryRepositoryEvents (or the allLogs group) to a Log Analytics workspace in "
           "resource-specific mode: a diagnostic setting on the registry")
-
-
-def kql_string(value: str) -> str:
-    return json.dumps(value)  # a double-quoted KQL string literal: the same escapes as JSON
 
 
 def activity_query(resource_ids: list[str]) -> str:
@@ -133,16 +128,11 @@ class Results:
 class ActivityReader:
     """Reads the sources and activity of the selected registries (``rows``: registries-table rows)."""
 
-    def __init__(self, arm: Arm, session: Session, credential, logs_endpoint: str, audience: str, days: int,
-                 until: dt.datetime):
+    def __init__(self, arm: Arm, logs: LogAnalytics, days: int, until: dt.datetime):
         self.arm = arm
-        self.session = session
-        self.credential = credential
-        self.logs_endpoint = logs_endpoint
-        self.audience = audience
+        self.logs = logs
         self.window = Window(until - dt.timedelta(days=days), until)
         self.results = Results()
-        self.queries = 0
 
     def error(self, registry: str | None, code: str, message: str, status: int | None = None) -> None:
         self.results.errors.append({"registry": registry, "repository": None, "stage": "activity",
@@ -156,15 +146,7 @@ class ActivityReader:
         for s in sources:
             if s.status == "ok":
                 by_workspace.setdefault(s.workspace_id.lower(), []).append(s)
-        if by_workspace:
-            from azure.monitor.query.aio import LogsQueryClient
-
-            # The stock client, over acrlib's transport (deadline, answer cap) and retry policy (max_retry_wait).
-            client = LogsQueryClient(self.credential, endpoint=self.logs_endpoint, audience=self.audience,
-                                     transport=self.session.transport,
-                                     retry_policy=RetryPolicy.within(self.session.limits))
-            await asyncio.gather(*(self._guarded(self._workspace(client, ws, group), group)
-                                   for ws, group in by_workspace.items()))
+        await asyncio.gather(*(self._guarded(self._workspace(group), group) for group in by_workspace.values()))
         return sources
 
     async def _guarded(self, work, sources: list[Source]) -> None:
@@ -187,77 +169,48 @@ class ActivityReader:
         settings = answer.get("value")
         classify(source, settings if isinstance(settings, list) else [])
 
-    async def _workspace(self, client, workspace_id: str, sources: list[Source]) -> None:
-        names = ", ".join(s.registry for s in sources)
+    async def _workspace(self, sources: list[Source]) -> None:
+        workspace_id = sources[0].workspace_id
         try:
-            workspace = await self.arm.get(sources[0].workspace_id, WORKSPACE_API, "Log Analytics workspace")
-            props = workspace.get("properties") if isinstance(workspace.get("properties"), dict) else {}
-            customer_id = typed(props.get("customerId"), str)
-            if not customer_id:
-                raise RequestFailed(200, "INVALID_ANSWER", "the workspace resource has no customerId")
-            for source in sources:  # ARM's own spelling of the id (settings may write it in another case)
-                source.workspace_id = typed(workspace.get("id"), str) or source.workspace_id
+            workspace = await self.logs.workspace(workspace_id)
         except RequestFailed as e:
             self._fail(sources, "no-access" if e.status in (401, 403) else "error",
                        f"cannot read workspace {workspace_id}: {e.code}")
-            self.error(None, e.code, f"workspace {workspace_id} (registries {names}): {e.message}", e.status)
+            self.error(None, e.code, f"workspace {workspace_id} (registries "
+                       f"{', '.join(s.registry for s in sources)}): {e.message}", e.status)
             return
-        await self._query(client, customer_id, workspace_id, sources, self.window, 0)
+        for source in sources:  # ARM's own spelling of the id (settings may write it in another case)
+            source.workspace_id = workspace.resource_id
+        await self._query(workspace, sources, self.window, 0)
 
     def _fail(self, sources: list[Source], status: str, message: str) -> None:
         for s in sources:
             s.status, s.message = status, message
 
-    async def _query(self, client, customer_id: str, workspace_id: str, sources: list[Source], window: Window,
-                     splits: int) -> None:
+    async def _query(self, workspace, sources: list[Source], window: Window, splits: int) -> None:
         """One query; a partial result or a timeout is split per registry, then into halves of the window."""
-        from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
-        from azure.monitor.query import LogsQueryPartialResult
-
         by_id = {s.resource_id.lower(): s for s in sources}
-        self.queries += 1
-        try:
-            result = await client.query_workspace(customer_id, activity_query(list(by_id)),
-                                                  timespan=(window.since, window.until), server_timeout=600)
-            failure = None
-            if isinstance(result, LogsQueryPartialResult):
-                failure = ("PARTIAL_RESULT", f"the result was cut short: {result.partial_error.message}", 200)
-            table = result.tables[0] if not failure and result.tables else None
-        except HttpResponseError as e:
-            code = getattr(getattr(e, "error", None), "code", None) or f"HTTP_{e.status_code}"
-            if e.status_code in (401, 403):
-                self._fail(sources, "no-access", f"the identity may not query workspace {workspace_id} "
+        outcome = await self.logs.query(workspace, activity_query(list(by_id)), window.since, window.until)
+        if outcome.table is not None:
+            self.results.rows.append(summary_frame(outcome.table.columns, outcome.table.rows))
+            return
+        if not outcome.split:
+            if outcome.denied:
+                self._fail(sources, "no-access", f"the identity may not query workspace {workspace.resource_id} "
                                                  "(it needs Log Analytics Reader)")
-                self.error(None, code, f"workspace {workspace_id}: {e.message}", e.status_code)
-                return
-            if e.status_code not in (408, 504):
-                self._fail(sources, "error", f"the query of workspace {workspace_id} failed: {code}")
-                self.error(None, code, f"workspace {workspace_id}: {e.message}", e.status_code)
-                return
-            failure, table = (code, "the query ran out of time", e.status_code), None
-        except RequestFailed as e:  # acrlib's own bounds (deadline, answer size, Retry-After)
-            failure, table = (e.code, e.message, e.status), None
-        except (ServiceRequestError, ServiceResponseError) as e:  # nothing answered, or not in time
-            if not isinstance(e, RequestTimedOut):
-                self._fail(sources, "error", f"cannot reach Log Analytics at {self.logs_endpoint}")
-                self.error(None, "CONNECTION_ERROR", f"workspace {workspace_id}: cannot reach {self.logs_endpoint}: "
-                           f"{type(e).__name__}")
-                return
-            failure, table = ("TIMEOUT", e.message, None), None
-        if failure is None:
-            self.results.rows.append(summary_frame(table.columns, table.rows))
+            else:
+                self._fail(sources, "error", f"the query of workspace {workspace.resource_id} failed: {outcome.code}")
+            self.error(None, outcome.code, f"workspace {workspace.resource_id}: {outcome.message}", outcome.status)
             return
         if len(sources) > 1:
-            await asyncio.gather(*(self._query(client, customer_id, workspace_id, [s], window, splits)
-                                   for s in sources))
+            await asyncio.gather(*(self._query(workspace, [s], window, splits) for s in sources))
         elif splits < MAX_SPLITS:
             for half in window.halves():
-                await self._query(client, customer_id, workspace_id, sources, half, splits + 1)
+                await self._query(workspace, sources, half, splits + 1)
         else:
-            code, message, status = failure
-            self.error(sources[0].registry, code, f"activity from {window.since:%Y-%m-%d %H:%M} to "
-                       f"{window.until:%Y-%m-%d %H:%M} UTC could not be read ({message}); its pulls are missing",
-                       status)
+            self.error(sources[0].registry, outcome.code, f"activity from {window.since:%Y-%m-%d %H:%M} to "
+                       f"{window.until:%Y-%m-%d %H:%M} UTC could not be read ({outcome.message}); its pulls are "
+                       "missing", outcome.status)
 
 
 def summary_frame(columns: list[str], rows: list) -> pl.DataFrame:

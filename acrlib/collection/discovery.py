@@ -18,7 +18,7 @@ from azure.core.rest import HttpRequest
 from ..clouds import Cloud
 from ..errors import ArmError, SignInRequired
 from . import parse
-from .http import Gate, GatePolicy, RequestTimedOut, RetryPolicy, Session, response_error
+from .http import Gate, GatePolicy, RequestTimedOut, RetryPolicy, Session, origin, response_error
 
 RESOURCE_GRAPH_API = "2021-03-01"
 USAGES_API = "2023-07-01"
@@ -85,6 +85,7 @@ class Arm:
         self.gate = Gate(concurrency=8, dead_after=session.limits.dead_after_timeouts)
         self.pacer = QuotaPacer(session.limits.max_retry_wait)
         self.max_pages = session.limits.max_pages
+        self.limits = session.limits
         self.pipeline = session.pipeline([
             RetryPolicy.within(session.limits, throttle_wait=_quota_reset_seconds),
             AsyncBearerTokenCredentialPolicy(credential, cloud.arm_scope),
@@ -149,6 +150,13 @@ class Arm:
                 raise ArmError(200, "TOO_MANY_PAGES", f"Resource Graph kept paging past {self.max_pages:,} pages: "
                                "stopped")
             tokens_seen.add(token)
+
+    async def send(self, method: str, url: str, body: dict | None = None):
+        """One request to ARM's own origin (a URL an answer hands back, such as a long-running operation's
+        Location, is followed only there): the raw answer."""
+        if origin(url) != origin(self.endpoint):
+            raise ArmError(None, "BAD_NEXT_LINK", f"refused to send the ARM token to {url.split('?')[0]}")
+        return await self._send(HttpRequest(method, url, json=body) if body is not None else HttpRequest(method, url))
 
     async def get(self, path: str, api_version: str, service: str = "ARM") -> dict:
         """GET an ARM resource (``path`` from ``/subscriptions/...``) as a JSON object; an :class:`ArmError`

@@ -93,6 +93,17 @@ def response_error(response) -> tuple[str, str]:
     return f"HTTP_{response.status_code}", f"HTTP {response.status_code} without an error body"
 
 
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return (parts.scheme.lower(), "", -1)
+    port = port or {"https": 443, "http": 80}.get(parts.scheme.lower())
+    return (parts.scheme.lower(), (parts.hostname or "").lower(), port)
+
+
 class Proxies:
     """HTTP(S)_PROXY / NO_PROXY from the environment, decided once per host. (aiohttp's own trust_env looks
     them up, and reads ~/.netrc, in a worker thread on every request: most of a request's CPU cost.)"""

@@ -33,6 +33,8 @@ class Options:
     limits: Limits = field(default_factory=Limits)
     activity_days: int = 0  # 0: no pull activity
     logs_endpoint: str | None = None
+    deployments: bool = False
+    aks_run_command: bool = False  # the one write acrlib can make: a pod in each cluster without Container Insights
 
     def wants(self, name: str) -> bool:
         if self.registry_names is not None:
@@ -83,7 +85,8 @@ def check_filters(subscriptions, registries) -> tuple[tuple[str, ...] | None, fr
 def options(credential=None, *, subscriptions=None, registries=None, cloud="public", arm_endpoint=None,
             connection_verify=None, progress=True, layers=False, page_size=1000, referrers="artifacts",
             request_timeout=Limits.request_timeout, max_retry_wait=Limits.max_retry_wait,
-            max_answer_bytes=Limits.max_answer_bytes, activity_days=90, logs_endpoint=None) -> Options:
+            max_answer_bytes=Limits.max_answer_bytes, activity_days=90, logs_endpoint=None, deployments=True,
+            aks_run_command=False) -> Options:
     """Validate :func:`acrlib.collect`'s arguments; every problem is a ``ValueError`` naming it, before any
     request."""
     target = resolve_cloud(cloud)
@@ -103,6 +106,11 @@ def options(credential=None, *, subscriptions=None, registries=None, cloud="publ
         raise ValueError(f"referrers must be one of {REFERRER_CHECKS}, not {referrers!r}")
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 1000:
         raise ValueError(f"page_size must be an integer from 1 to 1000, not {page_size!r}")
+    for name, value in (("deployments", deployments), ("aks_run_command", aks_run_command)):
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be True or False, not {value!r}")
+    if aks_run_command and not deployments:
+        raise ValueError("aks_run_command reads deployments: it needs deployments=True")
     limits = Limits(request_timeout=request_timeout, max_retry_wait=max_retry_wait, max_answer_bytes=max_answer_bytes)
     if credential is None:
         from azure.identity import DefaultAzureCredential
@@ -113,4 +121,5 @@ def options(credential=None, *, subscriptions=None, registries=None, cloud="publ
     return Options(credential=credential, subscriptions=subs, registry_names=names, registry_pattern=pattern,
                    cloud=target, arm_endpoint=arm_endpoint, connection_verify=connection_verify,
                    progress=bool(progress), layers=bool(layers), page_size=page_size, referrers=referrers,
-                   limits=limits, activity_days=activity_days, logs_endpoint=logs_endpoint)
+                   limits=limits, activity_days=activity_days, logs_endpoint=logs_endpoint, deployments=deployments,
+                   aks_run_command=aks_run_command)

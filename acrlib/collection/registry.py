@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urljoin
 
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from azure.core.rest import HttpRequest
 
 from .. import media_types as mt
 from ..errors import RegistryError
-from .http import Gate, GatePolicy, RequestTimedOut, RetryPolicy, Session, response_error
+from .http import Gate, GatePolicy, RequestTimedOut, RetryPolicy, Session, origin, response_error
 from .tokens import AcrAuthPolicy, EntraToken, RegistryTokens
 
 MAX_PAGE = 1000
@@ -40,17 +40,6 @@ def check_login_server(login_server: str, acr_suffix: str, azure: bool) -> str |
     if azure and not login_server.lower().endswith(acr_suffix):
         return f"loginServer {login_server!r} is not under {acr_suffix}"
     return None
-
-
-def origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) with the scheme's default port filled in."""
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        return (parts.scheme.lower(), "", -1)
-    port = port or {"https": 443, "http": 80}.get(parts.scheme.lower())
-    return (parts.scheme.lower(), (parts.hostname or "").lower(), port)
 
 
 class PagesCut(RegistryError):

@@ -22,8 +22,11 @@ from . import parse
 from .activity import ActivityReader
 from .activity import tables as activity_tables
 from .collector import Collector, RegistryResult
+from .deployments import DeploymentReader
+from .deployments import tables as deployment_tables
 from .discovery import Arm, discover
 from .http import AsyncCredential, Limits, Session
+from .logs import LogAnalytics
 from .options import Options, options
 from .progress import Progress
 
@@ -31,7 +34,8 @@ from .progress import Progress
 def collect(credential=None, *, subscriptions=None, registries=None, cloud="public", arm_endpoint=None,
             connection_verify=None, progress=True, layers=False, page_size=1000, referrers="artifacts",
             request_timeout=Limits.request_timeout, max_retry_wait=Limits.max_retry_wait,
-            max_answer_bytes=Limits.max_answer_bytes, activity_days=90, logs_endpoint=None) -> Inventory:
+            max_answer_bytes=Limits.max_answer_bytes, activity_days=90, logs_endpoint=None, deployments=True,
+            aks_run_command=False) -> Inventory:
     """Collect every registry, repository, manifest and tag the credential can see.
 
     Parameters
@@ -56,6 +60,13 @@ def collect(credential=None, *, subscriptions=None, registries=None, cloud="publ
     activity_days: days of pull and push activity to read from the registries' event logs (their diagnostic
         settings and Log Analytics workspaces) into ``activity`` and ``activity_sources``; 0 or None: none.
         Costs one ARM request per registry, and one Log Analytics query per workspace.
+    deployments: also read what Azure workloads run (AKS, Container Apps and jobs, Container Instances, App
+        Service / Functions on containers) into ``deployments`` and ``deployment_sources``: one paged Resource
+        Graph query, one ARM request per container site, two Log Analytics queries per Container Insights
+        workspace. Read-only.
+    aks_run_command: for AKS clusters without Container Insights, list their pods with ``kubectl get pods -A -o
+        json`` through the AKS run command. THIS CREATES A POD IN EACH SUCH CLUSTER (and needs the
+        ``runcommand/action`` permission); never on by default.
 
     Returns an :class:`~acrlib.Inventory` (sizes in bytes, times in UTC). Registries that fail are marked
     ``partial`` or ``failed`` and explained in ``errors``; the others are complete. Bad arguments raise
@@ -70,7 +81,7 @@ def collect(credential=None, *, subscriptions=None, registries=None, cloud="publ
                    arm_endpoint=arm_endpoint, connection_verify=connection_verify, progress=progress, layers=layers,
                    page_size=page_size, referrers=referrers, request_timeout=request_timeout,
                    max_retry_wait=max_retry_wait, max_answer_bytes=max_answer_bytes, activity_days=activity_days,
-                   logs_endpoint=logs_endpoint)
+                   logs_endpoint=logs_endpoint, deployments=deployments, aks_run_command=aks_run_command)
     return run(collect_async(opts))
 
 
@@ -101,17 +112,15 @@ async def collect_async(opts: Options) -> Inventory:
             raise ValueError(f"no registry matches {opts.describe_filter()}; the credential sees "
                              f"{len(available)} registries: {', '.join(available[:30]) or 'none'}")
         progress = Progress(opts.progress, len(selected))
-        reader = None
-        if opts.activity_days:
-            reader = ActivityReader(arm, session, credential, opts.logs_endpoint or opts.cloud.logs_endpoint,
-                                    opts.cloud.logs_endpoint, opts.activity_days, collected_at)
+        logs = LogAnalytics(arm, session, credential, opts.logs_endpoint or opts.cloud.logs_endpoint,
+                            opts.cloud.logs_endpoint)
+        reader = ActivityReader(arm, logs, opts.activity_days, collected_at) if opts.activity_days else None
+        workloads = DeploymentReader(arm, logs, opts.aks_run_command, collected_at) if opts.deployments else None
         try:
             collector = Collector(opts, session, credential, progress)
-            work = [collector.registry(arm, row) for row in selected]
-            if reader is not None:
-                work.append(reader.read(selected))
-            *results, sources = await asyncio.gather(*work) if reader is not None else (
-                *await asyncio.gather(*work), None)
+            extra = [reader.read(selected) if reader else _nothing(),
+                     workloads.read(opts.subscriptions) if workloads else _nothing()]
+            *results, sources, _ = await asyncio.gather(*(collector.registry(arm, row) for row in selected), *extra)
         finally:
             progress.close()
     metadata = {
@@ -119,19 +128,30 @@ async def collect_async(opts: Options) -> Inventory:
         "registry_filter": opts.describe_filter() if opts.filtered else None,
         "layers": opts.layers, "referrers": opts.referrers, "duration_s": round(time.perf_counter() - started, 3),
         "requests": {"arm": arm.requests, "registries": sum(r.requests for r in results),
-                     "logs": reader.queries if reader else 0},
+                     "logs": logs.queries},
     }
     if reader is not None:
         metadata["activity"] = {"days": opts.activity_days, "since": reader.window.since.isoformat(),
                                 "until": reader.window.until.isoformat()}
+    if workloads is not None:
+        metadata["deployments"] = {"aks_run_command": opts.aks_run_command}
     inventory = assemble(results, collected_at, metadata)
+    extra, errors = {}, [inventory.errors]
     if reader is not None:
-        activity = activity_tables(sources, reader.results, inventory.registries, inventory.tags)
-        errors = schema.sort("errors", schema.concat("errors", [inventory.errors,
-                                                                schema.frame("errors", reader.results.errors)]))
-        inventory = Inventory.from_tables({**inventory.tables(), **activity, "errors": errors},
+        extra.update(activity_tables(sources, reader.results, inventory.registries, inventory.tags))
+        errors.append(schema.frame("errors", reader.results.errors))
+    if workloads is not None:
+        extra.update(deployment_tables(workloads, inventory.registries, inventory.tags))
+        errors.append(schema.frame("errors", workloads.errors))
+    if extra:
+        inventory = Inventory.from_tables({**inventory.tables(), **extra,
+                                           "errors": schema.sort("errors", schema.concat("errors", errors))},
                                           collected_at=collected_at, metadata=metadata)
     return inventory
+
+
+async def _nothing() -> None:
+    return None
 
 
 def collection_time(server: dt.datetime | None, local: dt.datetime) -> dt.datetime:

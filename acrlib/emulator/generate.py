@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from acrlib import media_types as mt
 
-from . import activity
+from . import activity, workloads
 from .model import (
     DAY,
     TICKS,
@@ -275,6 +275,7 @@ class TenantGenerator:
                         other_resources=others, events=self.events)
         activity.setup(tenant)
         activity.pulls(tenant, self.now - activity.HISTORY_DAYS * DAY, self.now)
+        workloads.setup(tenant)
         return tenant
 
     def _registry(self, name: str, sub_id: str, sku: str, rng: random.Random) -> Registry:
@@ -515,7 +516,6 @@ class TenantGenerator:
         kinds = [
             ("microsoft.storage/storageaccounts", "st{}data"),
             ("microsoft.keyvault/vaults", "kv-{}"),
-            ("microsoft.containerservice/managedclusters", "aks-{}"),
             ("microsoft.network/virtualnetworks", "vnet-{}"),
         ]
         for sub_id, _ in subscriptions:

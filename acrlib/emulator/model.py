@@ -263,6 +263,7 @@ class Tenant:
     generator: Any = field(default=None, repr=False)  # the generate.TenantGenerator that keeps it evolving
     workspaces: list[Workspace] = field(default_factory=list)
     events: EventLog = field(default_factory=EventLog)
+    workloads: list = field(default_factory=list)  # workloads.Workload: what runs where
 
     def workspace(self, resource_id: str) -> Workspace | None:
         for ws in self.workspaces:

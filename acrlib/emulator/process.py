@@ -60,7 +60,7 @@ class Emulator:
         self._lines: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
         self._info: dict = {}
-        self._truth: dict[int, dict[str, pl.DataFrame]] = {}
+        self._truth: dict[tuple, dict[str, pl.DataFrame]] = {}
         self._workdir: Path | None = None
 
     def __repr__(self) -> str:
@@ -217,15 +217,16 @@ class Emulator:
 
     # --- ground truth and counters ---
 
-    def truth(self, activity_days: int = 90) -> dict[str, pl.DataFrame]:
+    def truth(self, activity_days: int = 90, run_command: bool = False) -> dict[str, pl.DataFrame]:
         """The tenant's exact content as acrlib tables (every table of ``acrlib.schema.TABLES``), sorted by each
         table's key; ``activity`` and ``activity_sources`` as a collection reading ``activity_days`` of logs
-        sees them (computed from the generated events, not through the emulated query API)."""
-        if activity_days not in self._truth:
-            directory = Path(self._command("truth", activity_days=activity_days)["dir"])
-            self._truth[activity_days] = {name: pl.read_parquet(directory / f"{name}.parquet")
-                                          for name in schema.TABLES}
-        return {name: df.clone() for name, df in self._truth[activity_days].items()}
+        sees them (computed from the generated events, not through the emulated query API); ``deployments`` as
+        a collection with ``deployments=True`` and ``aks_run_command=run_command`` reads them."""
+        key = (activity_days, run_command)
+        if key not in self._truth:
+            directory = Path(self._command("truth", activity_days=activity_days, run_command=run_command)["dir"])
+            self._truth[key] = {name: pl.read_parquet(directory / f"{name}.parquet") for name in schema.TABLES}
+        return {name: df.clone() for name, df in self._truth[key].items()}
 
     def stats(self) -> pl.DataFrame:
         """Request counters: one row per (registry, endpoint, method, status) with ``count``. ARM and Resource

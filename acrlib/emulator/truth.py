@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from acrlib import schema, skus
+from acrlib.images import from_container_insights, parse_image
 
 from .model import DAY, Registry, Tenant
 
@@ -137,9 +138,78 @@ def activity_tables(tenant: Tenant, days: int) -> dict[str, pl.DataFrame]:
             "activity_sources": schema.sort("activity_sources", schema.conform("activity_sources", sources_df))}
 
 
-def truth_tables(tenant: Tenant, login_servers: dict[str, str], activity_days: int = 90) -> dict[str, pl.DataFrame]:
+def deployment_tables(tenant: Tenant, login_servers: dict[str, str], run_command: bool) -> dict[str, pl.DataFrame]:
+    """``deployments`` and ``deployment_sources`` from the workload model: what a collection with
+    ``deployments=True`` (and ``aks_run_command=run_command``) reads. The collector reads the same facts from
+    Resource Graph, ARM, Container Insights and the run command."""
+    hosts = {server.lower(): name for name, server in login_servers.items()}
+    current = {(reg.name, repo.name, t.name): t.digest for reg in tenant.registries
+               for repo in reg.repositories.values() for t in repo.tags.values()}
+    rows, sources = [], []
+    insights_seen = tenant.now - 10 * 60 * 10_000_000
+
+    def row(w, c, *, source, written, cluster=None, namespace=None, workload=None, seen=None):
+        ref = parse_image(written)
+        registry = hosts.get(ref.host)
+        digest, resolved = ref.digest, False
+        if c.image_id is not None and source in ("container-insights", "run-command"):
+            digest = c.image_id
+        elif digest is None and registry is not None:
+            digest = current.get((registry, ref.repository, ref.tag))
+            resolved = digest is not None
+        return {"registry": registry, "host": ref.host, "repository": ref.repository, "tag": ref.tag,
+                "digest": digest, "resolved_from_tag": resolved, "image": written, "service": w.service,
+                "resource_id": w.resource_id, "cluster": cluster, "namespace": namespace,
+                "workload": workload or w.name, "container": c.name, "init_container": c.init, "source": source,
+                "seen_at": seen}
+
+    for w in tenant.workloads:
+        source = {"aks": "container-insights", "appservice": "arm", "functions": "arm"}.get(w.service,
+                                                                                           "resource-graph")
+        status, message = "ok", ""
+        if w.service in ("appservice", "functions") and not w.container_site:
+            continue
+        if w.service == "aks":
+            if w.workspace is None:
+                source = "run-command" if run_command else "container-insights"
+                if not run_command:
+                    status, message = "pods-unknown", ("no Container Insights workspace and aks_run_command is off: "
+                                                       "its pods are unknown")
+            if status == "ok":
+                for pod in w.pods:
+                    if not pod.running:
+                        continue
+                    for c in pod.containers:
+                        written = c.image.render(login_servers)
+                        if source == "container-insights":  # Container Insights keeps host, image and tag apart
+                            ref = parse_image(written)
+                            written = from_container_insights(ref.host if ref.host != "docker.io" else "",
+                                                              ref.repository, ref.tag or "", c.image_id or "")
+                        found = row(w, c, source=source, written=written, cluster=w.name, namespace=pod.namespace,
+                                    workload=pod.workload,
+                                    seen=insights_seen // 10 if source == "container-insights" else None)
+                        if source == "container-insights":
+                            found["init_container"] = None  # Container Insights does not tell
+                        rows.append(found)
+        elif not w.readable:
+            status, message = "no-access", "the identity may not read its configuration"
+        else:
+            for c in w.containers:
+                written = c.image.render(login_servers)
+                rows.append(row(w, c, source=source, written=f"DOCKER|{written}" if source == "arm" else written))
+        sources.append({"resource_id": w.resource_id, "name": w.name, "service": w.service, "status": status,
+                        "source": source, "message": message})
+    deployments = pl.DataFrame(rows, schema={**schema.TABLES["deployments"], "seen_at": pl.Int64}, orient="row")
+    deployments = _times(deployments, "seen_at").unique(keep="first")
+    return {"deployments": schema.sort("deployments", schema.conform("deployments", deployments)),
+            "deployment_sources": schema.sort("deployment_sources", schema.frame("deployment_sources", sources))}
+
+
+def truth_tables(tenant: Tenant, login_servers: dict[str, str], activity_days: int = 90,
+                 run_command: bool = False) -> dict[str, pl.DataFrame]:
     """Every table of the tenant's data-plane registries (discovery-only registries are left out); the
-    activity tables for ``activity_days`` of logs (empty for 0)."""
+    activity tables for ``activity_days`` of logs (empty for 0); the deployment tables, with the AKS run command
+    on clusters without Container Insights when ``run_command``."""
     rows: dict[str, list[dict]] = {name: [] for name in schema.TABLES}
     for reg in tenant.registries:
         if reg.discovery_only:
@@ -189,7 +259,7 @@ def truth_tables(tenant: Tenant, login_servers: dict[str, str], activity_days: i
                                            "media_type": subject.media_type if subject else None,
                                            "role": "subject"})
     tables = {}
-    for name in ("activity", "activity_sources"):
+    for name in ("activity", "activity_sources", "deployments", "deployment_sources"):
         rows.pop(name)
     for name, table_rows in rows.items():
         df = pl.DataFrame(table_rows, schema={
@@ -203,4 +273,5 @@ def truth_tables(tenant: Tenant, login_servers: dict[str, str], activity_days: i
         tables.update(activity_tables(tenant, activity_days))
     else:
         tables.update({name: schema.empty(name) for name in ("activity", "activity_sources")})
+    tables.update(deployment_tables(tenant, login_servers, run_command))
     return {name: tables[name] for name in schema.TABLES}

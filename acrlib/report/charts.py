@@ -236,3 +236,23 @@ def most_pulled(inv: Inventory, top_n: int = 15) -> go.Figure:
                  hover_data={"pulls": ":,", "identities": ":,"})
     return _layout(fig, f"Top {top_n} repositories by pulls in the window", "pulls", "registry/repository",
                    height=max(350, 28 * top.height + 120))
+
+
+def in_use(in_use_registries: pl.DataFrame) -> go.Figure:
+    """Images of the tenant's registries that workloads run or name, per registry and service."""
+    fig = px.bar(safe_text(in_use_registries), x="registry", y="images", color="service",
+                 hover_data={"images": ":,", "workloads": ":,"})
+    return _layout(fig, "Images in use per registry, by service", "registry", "images in use")
+
+
+RUNNING_AGE_BUCKETS = [(0, 30, "< 30 days"), (30, 90, "30-90 days"), (90, 365, "3-12 months"), (365, None, "> 1 year")]
+
+
+def running_age(inv: Inventory) -> go.Figure:
+    """How old the images are that run (time since their push)."""
+    running = (inv.deployments.filter(pl.col("registry").is_not_null(), pl.col("digest").is_not_null())
+               .select("registry", "repository", "digest").unique()
+               .join(inv.manifests.select("registry", "repository", "digest", "created_at"),
+                     on=["registry", "repository", "digest"]))
+    fig = _by_age(running, inv.collected_at, "created_at", RUNNING_AGE_BUCKETS, "pushed", "images")
+    return _layout(fig, "Running images by age (time since push)", "pushed", "images")

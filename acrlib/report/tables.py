@@ -109,3 +109,24 @@ def cleanup_commands(inv: Inventory, plan: pl.DataFrame, *, filters, stale_days:
     shown = pl.DataFrame({"acrlib.delete_script(plan) (dry run; acr purge cannot express pull-based rules)":
                           script[:lines]})
     return Table(shown, max_rows=lines, empty="Nothing to delete.")
+
+
+def plan_vs_running(inv: Inventory, plan: pl.DataFrame) -> Table:
+    """Deletions in the plan of an image a workload runs or names: must be none."""
+    from ..analysis.protect import DELETING, running
+
+    digests, tags = running(inv)
+    deleting = plan.filter(pl.col("action").is_in(DELETING))
+    hits = pl.concat([
+        deleting.join(digests, on=["registry", "repository", "digest"], how="inner"),
+        deleting.join(tags, on=["registry", "repository", "tag"], how="inner"),
+    ], how="diagonal_relaxed").select("registry", "repository", "tag", "digest", "action", "reason")
+    note = ("none: the purge plan deletes nothing that runs or that a deployment names" if inv.deployments.height
+            else "deployments were not collected: nothing is known of what runs")
+    return Table(hits.unique(), empty=note)
+
+
+def workload_sources(inv: Inventory) -> pl.DataFrame:
+    """The clusters, apps and sites read, with every status that is not ok first."""
+    return (inv.deployment_sources.with_columns((pl.col("status") == "ok").alias("_ok"))
+            .sort("_ok", "service", "name").drop("_ok", "resource_id"))

@@ -25,6 +25,8 @@ class Build:
         self.references: list[dict] = []
         self.activity: list[dict] = []
         self.sources: list[dict] = []
+        self.deployments: list[dict] = []
+        self.deployment_sources: list[dict] = []
         self._n = 0
 
     def manifest(self, repo: str, name: str | None = None, *, days: float = 100, tags=(), media_type=mt.DOCKER_MANIFEST,
@@ -71,6 +73,25 @@ class Build:
         self.sources.append({"registry": self.registry, "status": status,
                              "covered_from": ago(covered_days) if covered_days is not None else None})
 
+    def runs(self, repo: str, digest: str | None = None, tag: str | None = None, *, service: str = "aks",
+             workload: str = "api", registry: str | None = "", resolved: bool = False) -> None:
+        """A deployment of ``repo`` (by ``digest`` and/or ``tag``) in a cluster of the tenant."""
+        registry = self.registry if registry == "" else registry
+        self.deployments.append({
+            "registry": registry, "host": f"{registry}.azurecr.io" if registry else "docker.io", "repository": repo,
+            "tag": tag, "digest": digest, "resolved_from_tag": resolved,
+            "image": f"{registry}.azurecr.io/{repo}:{tag}" if tag else f"{registry}.azurecr.io/{repo}@{digest}",
+            "service": service, "resource_id": f"/subscriptions/s/resourceGroups/rg/{service}/{workload}",
+            "cluster": "aks-prod" if service == "aks" else None, "namespace": "default" if service == "aks" else None,
+            "workload": workload, "container": "main", "init_container": False, "source": "container-insights",
+            "seen_at": NOW})
+        self.deployment_sources.append({"resource_id": f"/subscriptions/s/resourceGroups/rg/{service}/{workload}",
+                                        "name": workload, "service": service, "status": "ok", "source": "x"})
+
+    def cluster_unknown(self, name: str = "aks-dark") -> None:
+        self.deployment_sources.append({"resource_id": f"/x/{name}", "name": name, "service": "aks",
+                                        "status": "pods-unknown", "source": "container-insights"})
+
     def build(self) -> Inventory:
         repos = sorted({m["repository"] for m in self.manifests} | {t["repository"] for t in self.tags})
         tables = {
@@ -89,4 +110,8 @@ class Build:
             tables["activity"] = pl.DataFrame(self.activity, infer_schema_length=None)
         if self.sources:
             tables["activity_sources"] = pl.DataFrame(self.sources, infer_schema_length=None)
+        if self.deployments:
+            tables["deployments"] = pl.DataFrame(self.deployments, infer_schema_length=None)
+        if self.deployment_sources:
+            tables["deployment_sources"] = pl.DataFrame(self.deployment_sources, infer_schema_length=None)
         return Inventory.from_tables(tables, collected_at=NOW)

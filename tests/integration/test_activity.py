@@ -21,7 +21,7 @@ def statuses(inventory) -> dict[str, str]:
 
 
 def test_tiny_activity_equals_the_truth(tiny, tiny_truth):
-    inventory = acrlib.collect(**tiny.connection(), progress=False)
+    inventory = acrlib.collect(**tiny.connection(), progress=False, deployments=False)  # only activity's queries
     assert_activity_matches(inventory, tiny_truth)
     assert statuses(inventory) == {"contosoprodacr": "ok", "contosodevacr": "ok", "contososharedacr": "not-configured"}
     a = inventory.activity
@@ -58,7 +58,7 @@ def test_short_retention_limits_coverage(tiny):
 def test_throttling_partial_results_and_timeouts_are_split_until_exact():
     faults = Faults(log_row_limit=60, log_timeout_rows=400, log_query_rate=(4, 1.0))
     with Emulator("tiny", faults=faults) as emu:
-        inventory = acrlib.collect(**emu.connection(), progress=False)
+        inventory = acrlib.collect(**emu.connection(), progress=False, deployments=False)
         truth = emu.truth()
         stats = emu.stats().filter(pl.col("registry") == "logs")
     assert_activity_matches(inventory, truth)
@@ -84,7 +84,7 @@ def test_what_cannot_be_read_however_split_is_an_error_row_and_the_rest_is_exact
 
 def test_a_workspace_that_refuses_the_query_is_one_error_row_and_nothing_else_changes():
     with Emulator("tiny", faults=Faults(log_denied=("law-ops",))) as emu:
-        inventory = acrlib.collect(**emu.connection(), progress=False)
+        inventory = acrlib.collect(**emu.connection(), progress=False, deployments=False)
         truth = emu.truth()
     assert statuses(inventory)["contosoprodacr"] == "no-access"
     assert statuses(inventory)["contosodevacr"] == "ok"
@@ -108,7 +108,7 @@ def test_the_activity_follows_the_tenant_as_it_evolves():
 
 def test_no_activity_days_means_no_log_requests(tiny):
     tiny.reset_stats()
-    inventory = acrlib.collect(**tiny.connection(), progress=False, activity_days=0)
+    inventory = acrlib.collect(**tiny.connection(), progress=False, activity_days=0, deployments=False)
     endpoints = set(tiny.stats()["endpoint"])
     assert not endpoints & {"diagnostic_settings", "workspace", "logs_query"}
     assert inventory.activity.height == 0 and inventory.activity_sources.height == 0

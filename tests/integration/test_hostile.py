@@ -8,14 +8,14 @@ import time
 import polars as pl
 import pytest
 from aiohttp import web
-from hostile import ENTRA_TOKEN, Hostile, answering, page_link
+from hostile import ENTRA_TOKEN, SUBSCRIPTION, Hostile, answering, page_link
 
 import acrlib
 from acrlib.errors import ArmError
 
 
 def collect(h: Hostile, **options):
-    return acrlib.collect(**h.connection(), **{"activity_days": 0, **options})
+    return acrlib.collect(**h.connection(), **{"activity_days": 0, "deployments": False, **options})
 
 
 def rows(inv, table: str, repository: str | None = None) -> pl.DataFrame:
@@ -412,3 +412,29 @@ def test_odd_field_types_in_a_resource_graph_row_are_null_not_a_crash():
     assert inv.registries["storage_used_bytes"].null_count() == 2
     assert set(errors(inv)) == {(None, "usage", "INVALID_ANSWER")}
     assert inv.manifests.height == 2 * truth(h, "manifests").height
+
+
+def test_a_run_command_location_off_arm_gets_no_token():
+    with Hostile() as h:
+        cluster = {"id": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg/providers/Microsoft.ContainerService/"
+                         "managedClusters/aks-x", "name": "aks-x", "type": "microsoft.containerservice/managedclusters",
+                   "kind": "", "subscriptionId": SUBSCRIPTION, "resourceGroup": "rg", "properties": {}}
+
+        async def resource_graph(request, honest):
+            body = await request.json()
+            if "managedclusters" in body["query"]:
+                return web.json_response({"totalRecords": 1, "count": 1, "resultTruncated": "false",
+                                          "data": [cluster]})
+            return await honest()
+
+        async def usages(request, honest):
+            if request.path.endswith("/runCommand"):
+                return web.Response(status=202, headers={"Location": f"{h.url('other')}/steal", "Retry-After": "0"})
+            return await honest()
+
+        h.route("resource_graph", resource_graph)
+        h.route("usages", usages)
+        inv = collect(h, deployments=True, aks_run_command=True)
+    assert h.requests_to("other") == []
+    assert inv.errors.filter(pl.col("stage") == "deployments")["code"].to_list() == ["BAD_NEXT_LINK"]
+    assert inv.deployment_sources.select("name", "status").rows() == [("aks-x", "error")]

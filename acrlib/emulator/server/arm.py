@@ -9,14 +9,29 @@ import json
 import math
 import re
 import time
+import uuid
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from acrlib import skus
 
+from .. import workloads
 from ..model import Registry, Tenant, format_time
 from . import kql, tokens
 from .state import MAX_PAGE, Reply, State, answer, arm_error, arrive, json_response
+
+POD_LISTING = "kubectl get pods -A -o json"
+
+
+@dataclass(frozen=True)
+class Call:
+    """What an ARM route handler gets besides the ids in its path."""
+
+    url: str
+    api_version: str
+    body: dict
+
 
 RG_API_VERSIONS = {"2019-04-01", "2020-04-01-preview", "2021-03-01", "2021-06-01-preview", "2022-10-01",
                    "2024-04-01"}
@@ -61,10 +76,34 @@ def registry_resource(tenant: Tenant, reg: Registry, login_server: str) -> dict:
     }
 
 
+# The request log's name for an ARM path: (how the lowercased path is matched, the fragment, the endpoint name),
+# first match wins.
+ENDPOINTS = (
+    ("equals", "/providers/microsoft.resourcegraph/resources", "resource_graph"),
+    ("endswith", "/listusages", "list_usages"),
+    ("endswith", "/diagnosticsettings", "diagnostic_settings"),
+    ("contains", "/microsoft.operationalinsights/workspaces/", "workspace"),
+    ("endswith", "/config/web", "site_config"),
+    ("endswith", "/runcommand", "run_command"),
+    ("contains", "/commandresults/", "command_result"),
+    ("contains", "/providers/microsoft.containerregistry/registries/", "registry"),
+)
+
+
+def endpoint_of(path: str) -> str:
+    path = path.lower()
+    for how, fragment, endpoint in ENDPOINTS:
+        if (path == fragment if how == "equals" else path.endswith(fragment) if how == "endswith"
+                else fragment in path):
+            return endpoint
+    return "arm_other"
+
+
 class ArmHandler:
     def __init__(self, state: State):
         self.state = state
         self._tables: dict[str, list[dict]] | None = None
+        self.commands: dict[str, dict] = {}  # AKS run commands in progress: id -> cluster, polls left
 
     def tables(self) -> dict[str, list[dict]]:
         if self._tables is None:
@@ -73,6 +112,7 @@ class ArmHandler:
                 registry_resource(tenant, reg, state.login_servers.get(reg.name, f"{reg.name}.azurecr.io"))
                 for reg in tenant.registries
             ]
+            resources += [workloads.resource(w, tenant, state.login_servers) for w in tenant.workloads]
             resources += tenant.other_resources
             containers = []
             for sub_id, name in tenant.subscriptions:
@@ -96,18 +136,7 @@ class ArmHandler:
         self._tables = None
 
     async def __call__(self, request: web.Request) -> web.Response:
-        path = request.path
-        endpoint = "arm_other"
-        if path.lower() == "/providers/microsoft.resourcegraph/resources":
-            endpoint = "resource_graph"
-        elif path.lower().endswith("/listusages"):
-            endpoint = "list_usages"
-        elif path.lower().endswith("/diagnosticsettings"):
-            endpoint = "diagnostic_settings"
-        elif "/microsoft.operationalinsights/workspaces/" in path.lower():
-            endpoint = "workspace"
-        elif "/providers/microsoft.containerregistry/registries/" in path.lower():
-            endpoint = "registry"
+        endpoint = endpoint_of(request.path)
         return await answer(self.state, request, "arm", endpoint, lambda: self.dispatch(request, endpoint))
 
     def principal(self, request: web.Request) -> dict:
@@ -144,7 +173,9 @@ class ArmHandler:
             if m:
                 if request.method != method:
                     raise Reply(405, arm_error("MethodNotAllowed", f"Use {method}."))
-                return json_response(json.dumps(handler(*m.groups())).encode())
+                body = await request.json() if request.method == "POST" and request.can_read_body else None
+                call = Call(str(request.url), api_version, body if isinstance(body, dict) else {})
+                return json_response(json.dumps(handler(call, *m.groups())).encode())
         raise Reply(404, arm_error("NotFound", f"The resource path '{request.path}' is not served by the acrlib "
                                    "emulator."))
 
@@ -161,7 +192,53 @@ class ArmHandler:
              self.diagnostic_settings),
             ("GET", re.compile(group + r"Microsoft\.OperationalInsights/workspaces/[^/]+)$", re.IGNORECASE),
              self.workspace),
+            ("GET", re.compile(group + r"Microsoft\.Web/sites/[^/]+)/config/web$", re.IGNORECASE), self.site_config),
+            ("POST", re.compile(group + r"Microsoft\.ContainerService/managedClusters/[^/]+)/runCommand$",
+                                re.IGNORECASE), self.run_command),
+            ("GET", re.compile(group + r"Microsoft\.ContainerService/managedClusters/[^/]+)/commandResults/"
+                                       r"([^/]+)$", re.IGNORECASE), self.command_result),
         ]
+
+    def _workload(self, resource_id: str, service: tuple[str, ...]) -> workloads.Workload:
+        w = next((w for w in self.state.tenant.workloads
+                  if w.resource_id.lower() == resource_id.lower() and w.service in service), None)
+        if w is None:
+            raise Reply(404, arm_error("ResourceNotFound", f"The Resource '{resource_id}' was not found."))
+        return w
+
+    def site_config(self, call: Call, resource_id: str) -> dict:
+        w = self._workload(resource_id, ("appservice", "functions"))
+        if not w.readable:
+            raise Reply(403, arm_error("AuthorizationFailed", "The client does not have authorization to perform "
+                                       "action 'Microsoft.Web/sites/config/list/action' over scope "
+                                       f"'{resource_id}/config/web'."))
+        return workloads.web_config(w, self.state.login_servers)
+
+    def run_command(self, call: Call, resource_id: str) -> dict:
+        """AKS run command: accepted (202) with a Location to poll; never 200. It runs ``kubectl get pods -A -o
+        json`` only (the one command acrlib sends); anything else fails the command."""
+        w = self._workload(resource_id, ("aks",))
+        command_id = uuid.uuid4().hex[:12]
+        self.commands[command_id] = {"cluster": w, "polls": 1, "command": call.body.get("command"),
+                                     "started": self.state.http_date()}
+        location = (f"https://127.0.0.1:{self.state.arm_port}{w.resource_id}/commandResults/{command_id}"
+                    f"?api-version={call.api_version}")
+        raise Reply(202, b"", headers={"Location": location, "Retry-After": "1"})
+
+    def command_result(self, call: Call, resource_id: str, command_id: str) -> dict:
+        command = self.commands.get(command_id)
+        if command is None or command["cluster"].resource_id.lower() != resource_id.lower():
+            raise Reply(404, arm_error("NotFound", f"The command result {command_id} was not found."))
+        if command["polls"] > 0:  # still running: poll again
+            command["polls"] -= 1
+            raise Reply(202, b"", headers={"Location": call.url, "Retry-After": "1"})
+        if command["command"] != POD_LISTING:
+            return {"id": command_id, "properties": {"provisioningState": "Failed", "exitCode": 1, "logs": "",
+                                                     "reason": "the acrlib emulator runs only " + POD_LISTING}}
+        logs = json.dumps(workloads.pods_json(command["cluster"], self.state.login_servers))
+        return {"id": command_id, "properties": {"provisioningState": "Succeeded", "exitCode": 0,
+                                                 "startedAt": command["started"], "finishedAt": self.state.http_date(),
+                                                 "logs": logs}}
 
     def registry(self, resource_id: str) -> Registry:
         reg = next((r for r in self.state.tenant.registries if r.resource_id.lower() == resource_id.lower()), None)
@@ -172,11 +249,11 @@ class ArmHandler:
                                        "https://aka.ms/ARMResourceNotFoundFix"))
         return reg
 
-    def _registry_resource(self, resource_id: str) -> dict:
+    def _registry_resource(self, call: Call, resource_id: str) -> dict:
         reg = self.registry(resource_id)
         return registry_resource(self.state.tenant, reg, self.state.login_servers.get(reg.name, ""))
 
-    def usages(self, resource_id: str) -> dict:
+    def usages(self, call: Call, resource_id: str) -> dict:
         reg = self.registry(resource_id)
         return {"value": [
             {"name": "Size", "limit": skus.INCLUDED_BYTES[reg.sku], "currentValue": reg.used_bytes(), "unit": "Bytes"},
@@ -186,7 +263,7 @@ class ArmHandler:
             {"name": "Tokens", "limit": 50_000, "currentValue": 0, "unit": "Count"},
         ]}
 
-    def diagnostic_settings(self, resource_id: str) -> dict:
+    def diagnostic_settings(self, call: Call, resource_id: str) -> dict:
         """The documented shape (2021-05-01-preview): every setting, no paging. Resource ids keep ARM's case in
         ``id`` and are lower case in ``workspaceId``, as real answers mix them."""
         reg = self.registry(resource_id)
@@ -208,7 +285,7 @@ class ArmHandler:
             })
         return {"value": value}
 
-    def workspace(self, resource_id: str) -> dict:
+    def workspace(self, call: Call, resource_id: str) -> dict:
         ws = self.state.tenant.workspace(resource_id)
         if ws is None:
             raise Reply(404, arm_error("ResourceNotFound", f"The Resource '{resource_id}' was not found."))

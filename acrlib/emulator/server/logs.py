@@ -22,6 +22,7 @@ import uuid
 import polars as pl
 from aiohttp import web
 
+from .. import workloads
 from ..model import TICKS, Tenant, Workspace
 from . import logs_kql, tokens
 from .state import Reply, State, answer, arrive, json_response
@@ -33,6 +34,7 @@ MAX_ROWS = 500_000  # documented: a result is cut at 500,000 rows (and 64 MB)
 QUERY_RATE = 200  # documented: 200 queries per 30 s per user
 RATE_WINDOW_S = 30.0
 TABLE = "ContainerRegistryRepositoryEvents"
+INSIGHTS = ("ContainerInventory", "KubePodInventory")
 TYPES = {pl.String: "string", pl.Int64: "long", pl.Int32: "int", pl.UInt32: "long", pl.Float64: "real",
          pl.Boolean: "bool"}
 
@@ -124,27 +126,46 @@ def table_json(df: pl.DataFrame) -> dict:
             "rows": rows}
 
 
+def insights_frames(tenant: Tenant, login_servers: dict[str, str]) -> dict[str, pl.DataFrame]:
+    """Container Insights' ``ContainerInventory`` and ``KubePodInventory`` of the monitored clusters."""
+    frames = {}
+    for name, rows in zip(INSIGHTS, workloads.container_insights(tenant, login_servers), strict=True):
+        df = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame(
+            {"time": pl.Series([], dtype=pl.Int64), "_ResourceId": pl.Series([], dtype=pl.String)})
+        frames[name] = df.with_columns(
+            pl.from_epoch(pl.col("time") // 10, time_unit="us").dt.replace_time_zone("UTC").alias("TimeGenerated"),
+            pl.lit(tenant.tenant_id).alias("TenantId"), pl.lit(name).alias("Type")).drop("time")
+    return frames
+
+
 class LogsHandler:
     def __init__(self, state: State):
         self.state = state
         self._events: pl.DataFrame | None = None
+        self._insights: dict[str, pl.DataFrame] | None = None
         self._windows: dict[str, list] = {}
 
     def invalidate(self) -> None:
-        self._events = None
+        self._events = self._insights = None
 
     def events(self) -> pl.DataFrame:
         if self._events is None:
             self._events = events_frame(self.state.tenant, self.state.login_servers)
         return self._events
 
-    def table(self, ws: Workspace, now: dt.datetime) -> pl.DataFrame:
-        """What the workspace holds: the events of registries whose logs land in it, within its retention."""
+    def tables(self, ws: Workspace, now: dt.datetime) -> dict[str, pl.DataFrame]:
+        """What the workspace holds, within its retention: the events of registries whose logs land in it, and the
+        Container Insights tables of clusters monitored into it."""
         tenant = self.state.tenant
+        if self._insights is None:
+            self._insights = insights_frames(tenant, self.state.login_servers)
         routed = [r.name for r in tenant.registries if tenant.log_destination(r) == ws]
-        kept = now - dt.timedelta(days=ws.retention_days)
-        return (self.events().filter(pl.col("registry").is_in(routed), pl.col("TimeGenerated") >= kept)
-                .drop("registry"))
+        clusters = [w.resource_id.lower() for w in tenant.workloads if w.workspace == ws.resource_id]
+        kept = pl.col("TimeGenerated") >= now - dt.timedelta(days=ws.retention_days)
+        out = {TABLE: self.events().filter(pl.col("registry").is_in(routed), kept).drop("registry")}
+        for name, frame in self._insights.items():
+            out[name] = frame.filter(pl.col("_ResourceId").is_in(clusters), kept)
+        return out
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         endpoint = "logs_query" if request.path.startswith(API_PREFIX) else "logs_other"
@@ -206,15 +227,16 @@ class LogsHandler:
                                         ("QueryValidationError", "'query' is required")))
         now = dt.datetime.fromtimestamp(state.now_ticks() / TICKS, dt.UTC)
         start, end = timespan(body.get("timespan"), now)
-        table = self.table(ws, now)
+        tables = self.tables(ws, now)
         if start is not None:
-            table = table.filter(pl.col("TimeGenerated") >= start, pl.col("TimeGenerated") < end)
+            tables = {name: t.filter(pl.col("TimeGenerated") >= start, pl.col("TimeGenerated") < end)
+                      for name, t in tables.items()}
         try:
             query = logs_kql.parse(body["query"])
-            scanned = query.filtered_rows({TABLE: table}, now)
+            scanned = query.filtered_rows(tables, now)
             for fault in state.faults:
                 fault.log_query_scanned(scanned)
-            result = query.run({TABLE: table}, now)
+            result = query.run(tables, now)
         except logs_kql.KqlError as e:
             inner = "SemanticError" if str(e).startswith("Semantic") else "SyntaxError"
             raise Reply(400, logs_error("BadArgumentError", "The request had some invalid properties",

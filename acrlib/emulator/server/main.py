@@ -52,7 +52,7 @@ class Control:
         self.handlers = handlers
         self.workdir = workdir
         self.truth_version = 0
-        self.written: dict[int, int] = {}  # activity days -> truth version written
+        self.written: dict[str, int] = {}  # truth parameters -> truth version written
 
     def changed(self) -> None:
         self.truth_version += 1
@@ -78,7 +78,7 @@ class Control:
             self.state.refill()
             return {"ok": True}
         if cmd == "truth":
-            return {"dir": str(self.write_truth(command.get("activity_days", 90)))}
+            return {"dir": str(self.write_truth(command.get("activity_days", 90), command.get("run_command", False)))}
         if cmd == "advance":
             summary = evolve.advance(self.state.tenant, days=command["days"], seed=command.get("seed", 0))
             self.changed()
@@ -89,16 +89,17 @@ class Control:
             return {"ok": True, "summary": summary}
         raise ValueError(f"unknown command {cmd!r}")
 
-    def write_truth(self, activity_days: int) -> Path:
+    def write_truth(self, activity_days: int, run_command: bool) -> Path:
         from ..truth import truth_tables
 
-        out = self.workdir / f"truth-{activity_days}"
-        if self.written.get(activity_days) != self.truth_version:
+        key = f"{activity_days}-{int(run_command)}"
+        out = self.workdir / f"truth-{key}"
+        if self.written.get(key) != self.truth_version:
             out.mkdir(exist_ok=True)
-            tables = truth_tables(self.state.tenant, self.state.login_servers, activity_days)
+            tables = truth_tables(self.state.tenant, self.state.login_servers, activity_days, run_command)
             for name, df in tables.items():
                 df.write_parquet(out / f"{name}.parquet")
-            self.written[activity_days] = self.truth_version
+            self.written[key] = self.truth_version
         return out
 
 
