@@ -9,19 +9,22 @@ $(STAMP): pyproject.toml
 	@# editable_mode=compat puts the checkout on sys.path: a folder named acrlib in the working directory
 	@# cannot shadow the package (the default editable finder runs after it).
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' --config-settings editable_mode=compat
+	@# notebooks/ stays without outputs even when JupyterLab saves them (.gitattributes names the filter)
+	if git rev-parse --git-dir >/dev/null 2>&1; then $(BIN)/nbstripout --install --python $(abspath $(BIN))/python; fi
 	touch $(STAMP)
 
-.PHONY: install report test test-fast lint format docs bench clean
+.PHONY: install report test test-fast lint format docs screenshot bench clean
 
 install: $(STAMP)
 
 ## The demo report on the embedded emulator: reports/acr_report.html
 report: $(STAMP)
 	$(BIN)/acrlib report --source emulator:demo --out reports/
+	@echo "open reports/acr_report.html in a browser"
 
 ## ruff, then the whole pytest suite (browser tests need Debian's chromium; .ci/run installs it)
 test: $(STAMP)
-	$(BIN)/ruff check acrlib tests benchmarks
+	$(BIN)/ruff check acrlib tests benchmarks docs
 	$(BIN)/python -m pytest
 
 ## the unit lane alone: in-process, no emulator process, under 30 s
@@ -32,8 +35,12 @@ test-fast: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python -c 'import acrlib.schema; acrlib.schema.write_readme("README.md")'
 
+## the README's picture of the report's first screen (after make report; needs chromium)
+screenshot: $(STAMP)
+	$(BIN)/python docs/screenshot.py
+
 lint: $(STAMP)
-	$(BIN)/ruff check acrlib tests benchmarks
+	$(BIN)/ruff check acrlib tests benchmarks docs
 
 format: $(STAMP)
 	$(BIN)/ruff format acrlib tests benchmarks

@@ -26,6 +26,7 @@ from .analysis import (
     purge_commands,
     purge_plan,
     reclaimable,
+    savings,
     storage,
     summary,
     tag_churn,
@@ -51,5 +52,5 @@ __all__ = [
     "RequestFailed", "SignInRequired", "SnapshotError", "TokenError", "__version__", "collect", "collect_async",
     "collection_status", "cost", "cost_over_time", "delete_script", "duplicates", "growth", "headline",
     "headline_table", "history", "in_use", "posture", "posture_matrix", "projection", "purge_commands", "purge_plan",
-    "reclaimable", "sources", "storage", "summary", "tag_churn", "unused",
+    "reclaimable", "savings", "sources", "storage", "summary", "tag_churn", "unused",
 ]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 import sys
 import time
 from pathlib import Path
 
 from acrlib._version import __version__
+
+DEFAULT_SOURCE = "azure"  # acrlib.sources.DEFAULT, without importing polars for --help
 
 # Escape sequences (colours, cursor moves, window titles), then any other C0 or C1 control character.
 _ESCAPES = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b\[[0-?]*[ -/]*[@-~]|\x1b.?|\x9b[0-?]*[ -/]*[@-~]")
@@ -71,7 +74,7 @@ def _collect(args: argparse.Namespace) -> int:
         raise ValueError("collect needs 'azure' or 'emulator:PRESET' as --source, not a snapshot")
     out = _output_folder(args.out)
     inventory = sources.load(source, subscriptions=args.subscription or None,
-                             registries=args.registry or None, progress=not args.no_progress,
+                             registries=args.registry or None, progress=False if args.no_progress else None,
                              layers=args.layers, referrers=args.referrers, activity_days=args.activity_days,
                              deployments=args.deployments, aks_run_command=args.aks_run_command)
     path = inventory.to_parquet(out)
@@ -87,18 +90,42 @@ def _collect(args: argparse.Namespace) -> int:
     return 0 if inventory.errors.height == 0 else 1
 
 
+def _parameter_list(notebook: str | None) -> int:
+    from acrlib import report
+
+    declared = report.declared_parameters(notebook)
+    width = max(len(name) for name in declared)
+    for name, spec in declared.items():
+        kind = spec.get("inferred_type_name") or "None"
+        print(f"{name:<{width}}  {kind:<24} default {spec.get('default')}  {spec.get('help', '')}".rstrip())
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from acrlib import report, sources
+    from acrlib.errors import ReportError
 
+    if args.list_parameters:
+        return _parameter_list(args.notebook)
     source = sources.parse(args.source)
     out = _output_folder(args.out)
-    declared = report.declared_parameters()
+    declared = report.declared_parameters(args.notebook)
     parameters = {}
     for name, value in args.parameter or []:
         if name not in declared:
             raise ValueError(f"unknown report parameter {name!r}; the report declares {', '.join(declared)}")
         parameters[name] = report.convert(name, value, declared[name])
-    html = report.run_report(source=source, out=out, parameters=parameters, timeout_s=args.timeout)
+    try:
+        html = report.run_report(source=source, out=out, parameters=parameters, notebook=args.notebook,
+                                 timeout_s=args.timeout, say=lambda line: print(f"acrlib report: {line}",
+                                                                                file=sys.stderr, flush=True))
+    except ReportError as e:
+        if e.html is None:
+            raise
+        print(e.html)
+        print(f"acrlib report: {len(e.sections)} section(s) failed: {', '.join(map(printable, e.sections))}; "
+              "each shows an error box in the report", file=sys.stderr)
+        return 1
     print(html)
     return 0
 
@@ -111,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     col = commands.add_parser("collect", help="collect every registry, repository, manifest and tag into a snapshot")
     col.add_argument("--out", required=True, help="snapshot root directory (a snapshot=<time> folder is added)")
-    col.add_argument("--source", default="azure", help="azure (default) or emulator:PRESET")
+    col.add_argument("--source", default=DEFAULT_SOURCE, help=f"{DEFAULT_SOURCE} (default) or emulator:PRESET")
     col.add_argument("--subscription", action="append", help="subscription id to search (repeatable)")
     col.add_argument("--registry", action="append", help="registry name (repeatable)")
     col.add_argument("--layers", action="store_true", help="also record every manifest's blobs (1 request each)")
@@ -124,15 +151,20 @@ def build_parser() -> argparse.ArgumentParser:
     col.add_argument("--aks-run-command", action="store_true",
                      help="list the pods of AKS clusters without Container Insights through the AKS run command: "
                           "THIS CREATES A POD IN EACH SUCH CLUSTER (off by default)")
-    col.add_argument("--no-progress", action="store_true", help="no progress bars")
+    col.add_argument("--no-progress", action="store_true",
+                     help="no progress bar (there is none anyway when stderr is not a terminal)")
     col.set_defaults(func=_collect)
 
     rep = commands.add_parser("report", help="run the report notebook and export it to HTML")
-    rep.add_argument("--source", default="azure", help="azure (default), emulator:PRESET or a snapshot folder")
+    rep.add_argument("--source", default=DEFAULT_SOURCE,
+                     help=f"{DEFAULT_SOURCE} (default), emulator:PRESET (the embedded emulator) or a snapshot folder")
     rep.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                      help="a notebook parameter (repeatable), e.g. -p stale_days 30")
     rep.add_argument("--out", default="reports", help="output folder (default reports/)")
     rep.add_argument("--timeout", type=positive_seconds, default=1800, help="seconds a cell may run (default 1800)")
+    rep.add_argument("--notebook", help="run this copy of the report notebook instead of acrlib's own")
+    rep.add_argument("--list-parameters", action="store_true",
+                     help="print the notebook's parameters (type, default, meaning) and exit")
     rep.set_defaults(func=_report)
 
     emu = commands.add_parser("emulator", help="serve the local HTTPS emulator of ACR and Resource Graph")
@@ -148,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # azure-identity logs each credential it tried; the one line below says what to do instead
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)
     from acrlib.errors import ReportError, RequestFailed, SignInRequired, SnapshotError
 
     try:

@@ -93,4 +93,11 @@ class SnapshotError(AcrlibError):
 
 
 class ReportError(AcrlibError):
-    """A cell of the report failed; the executed notebook shows where."""
+    """The report failed. Its setup (collection, the plan) failed: no HTML was written, and the executed
+    notebook shows where. Or some sections failed: ``html`` is the report, written with an error box in each
+    of those ``sections`` (their names), and the rest complete."""
+
+    def __init__(self, message: str, *, html=None, sections: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.html = html
+        self.sections = tuple(sections)

@@ -29,7 +29,7 @@ EMULATOR = "emulator"
 SNAPSHOT = "snapshot"
 EMULATOR_PREFIX = "emulator:"
 SOURCE_HELP = "'azure', 'emulator:PRESET' or a snapshot folder"
-DEFAULT = "emulator:demo"
+DEFAULT = "azure"
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def describe(source: str | Source) -> str:
     return parse(source).describe()
 
 
-def load(source: str | Source, *, subscriptions=None, registries=None, progress: bool = True, seed: int = 7,
+def load(source: str | Source, *, subscriptions=None, registries=None, progress: bool | None = None, seed: int = 7,
          **collect_args) -> Inventory:
     """An inventory from ``source`` (see the module docstring). Filters apply to collections; a snapshot is
     returned as stored."""
@@ -117,12 +117,13 @@ def load(source: str | Source, *, subscriptions=None, registries=None, progress:
 
 
 def load_with_history(source: str | Source, *, history: str | None = None, weeks: int = 8, subscriptions=None,
-                      registries=None, progress: bool = True, seed: int = 7, **collect_args):
+                      registries=None, progress: bool | None = None, seed: int = 7, **collect_args):
     """The latest inventory from ``source`` and the :class:`~acrlib.History` it belongs to (or None).
 
     - ``azure``: collect; with ``history`` (a folder), add the snapshot there and read every snapshot in it.
-    - ``emulator:PRESET``: collect ``weeks + 1`` weekly snapshots, the last one today, while the emulated tenant
-      evolves (into ``history``, or a temporary folder removed at exit).
+    - ``emulator:PRESET``: collect ``weeks + 1`` weekly snapshots, the last one now, while the emulated tenant
+      evolves (into ``history``, or a temporary folder removed at exit); when ``history`` holds snapshots
+      already, add today's only (a scheduled run joins the history it finds).
     - a snapshot folder or a root of snapshots: read it; the root's snapshots are the history.
     """
     source = parse(source)
@@ -147,18 +148,23 @@ def load_with_history(source: str | Source, *, history: str | None = None, weeks
     return inventory, History(root) if snapshots.find(root) else None
 
 
-def _from_emulator(source: Source, weeks: int, root: Path | None, seed: int, *, progress: bool, **collect_args
+def _from_emulator(source: Source, weeks: int, root: Path | None, seed: int, *, progress, **collect_args
                    ) -> Inventory:
-    """Start the emulator ``weeks`` before today, collect once a simulated week (each snapshot written under
-    ``root`` when given) and return today's inventory."""
+    """Start the emulator ``weeks`` before now and let the tenant evolve a simulated week at a time. Into an
+    empty (or no) ``root``: collect once a week, the last time now, each snapshot written under ``root``. Into
+    a ``root`` that holds snapshots already (a scheduled run): collect now only, adding one snapshot. Returns
+    the inventory of now."""
     from .emulator import Emulator
 
-    start = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0) - dt.timedelta(weeks=weeks)
+    catch_up = root is not None and bool(snapshots.find(root))
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(weeks=weeks)
     with Emulator(scale=source.preset, seed=seed, now=start) as emu:
         for week in range(weeks + 1):
             if week:
                 emu.advance(7, seed=week)
-            inventory = collect(**emu.connection(), progress=progress and week == weeks, **collect_args)
+            if catch_up and week < weeks:
+                continue
+            inventory = collect(**emu.connection(), progress=progress if week == weeks else False, **collect_args)
             inventory.metadata["source"] = str(source)
             if root is not None:
                 inventory.to_parquet(root)

@@ -2,12 +2,13 @@
 polars frames. Sizes are bytes, ages days; nothing here talks to Azure."""
 
 from .commands import delete_script, purge_commands
-from .cost import cost
+from .cost import cost, savings
+from .headline import headline
 from .history import History, cost_over_time, growth, history, projection, tag_churn
 from .posture import posture, posture_matrix
 from .purge import PurgePlan, purge_plan
 from .storage import duplicates, reclaimable, storage
-from .summary import collection_status, headline, summary
+from .summary import collection_status, summary
 from .usage import in_use, unused
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "purge_commands",
     "purge_plan",
     "reclaimable",
+    "savings",
     "storage",
     "summary",
     "tag_churn",

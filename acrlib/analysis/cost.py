@@ -43,3 +43,22 @@ def cost(inv: Inventory, base_per_day: dict[str, float] | None = None,
         .drop("storage_used_bytes", "storage_included_bytes")
         .sort("registry")
     )
+
+
+def savings(inv: Inventory, reclaimable_registries: pl.DataFrame, base_per_day: dict[str, float] | None = None,
+            overage_per_gib_day: float = OVERAGE_PER_GIB_DAY, days_per_month: int = DAYS_PER_MONTH) -> pl.DataFrame:
+    """What freeing each registry's ``reclaimable_bytes`` (from :func:`acrlib.reclaimable`) saves: only storage
+    above the SKU's included allowance is billed, so bytes freed below it save nothing. Per registry:
+    reclaimable_bytes, overage_gib (now), overage_after_gib, monthly_savings (null when usage is unknown)."""
+    now = cost(inv, base_per_day, overage_per_gib_day, days_per_month).select("registry", "billed_gib",
+                                                                               "included_gib", "overage_gib")
+    return (
+        now.join(reclaimable_registries.select("registry", "reclaimable_bytes"), on="registry", how="left")
+        .with_columns(pl.col("reclaimable_bytes").fill_null(0))
+        .with_columns((pl.col("billed_gib") - pl.col("reclaimable_bytes") / GIB - pl.col("included_gib"))
+                      .clip(lower_bound=0).alias("overage_after_gib"))
+        .with_columns(((pl.col("overage_gib") - pl.col("overage_after_gib")) * overage_per_gib_day * days_per_month)
+                      .alias("monthly_savings"))
+        .select("registry", "reclaimable_bytes", "overage_gib", "overage_after_gib", "monthly_savings")
+        .sort("registry")
+    )

@@ -16,6 +16,9 @@ from ..inventory import Inventory
 from .cost import cost
 from .frames import PerRegistry
 
+DAY_US = 86_400 * 1_000_000  # snapshot times are microseconds: two runs in one second are apart
+HORIZON_DAYS = 36_500  # beyond a century a date is noise (and beyond a datetime's range)
+
 
 class History:
     """The snapshots under ``root``, oldest first by the collection time each records."""
@@ -47,10 +50,11 @@ def history(root: str | os.PathLike) -> History:
 
 
 def _with_change(df: pl.DataFrame, keys: list[str], columns: list[str]) -> pl.DataFrame:
-    """Add ``<column>_change`` (since the previous snapshot) and ``days`` between them, per key."""
-    df = df.sort([*keys, "collected_at"])
+    """Add ``<column>_change`` (since the previous snapshot; signed: a drop is negative) and
+    ``days_since_previous``, per key."""
+    df = df.sort([*keys, "collected_at"]).with_columns(pl.col(c).cast(pl.Int64) for c in columns)
     changes = [(pl.col(c) - pl.col(c).shift(1).over(keys)).alias(f"{c}_change") for c in columns]
-    days = ((pl.col("collected_at") - pl.col("collected_at").shift(1).over(keys)).dt.total_seconds() / 86400)
+    days = (pl.col("collected_at") - pl.col("collected_at").shift(1).over(keys)).dt.total_microseconds() / DAY_US
     return df.with_columns(*changes, days.alias("days_since_previous"))
 
 
@@ -102,16 +106,18 @@ def tag_churn(h: History) -> pl.DataFrame:
 
 def projection(h: History, window_days: float = 30) -> pl.DataFrame:
     """Per registry: billed bytes now, included bytes, growth rate (least-squares bytes per day over the
-    snapshots of the last ``window_days``), and days until the SKU's included storage is used up at that rate
-    (0 when already over; null when not growing or with fewer than two snapshots in the window)."""
+    snapshots of the last ``window_days``), days until the SKU's included storage is used up at that rate
+    (0 when already over; null when not growing, or when no slope can be computed: fewer than two snapshots in
+    the window, or all of them at the same time), ``full_on`` and ``outlook``, the same in words."""
     regs = growth(h).registries
     latest = max(h.times)
     recent = regs.filter(pl.col("collected_at") >= latest - dt.timedelta(days=window_days),
                          pl.col("billed_bytes").is_not_null())
-    days = (pl.col("collected_at") - pl.col("collected_at").min()).dt.total_seconds() / 86400
+    days = (pl.col("collected_at") - pl.col("collected_at").min()).dt.total_microseconds() / DAY_US
     fit = recent.with_columns(days.over("registry").alias("x")).group_by("registry").agg(
         pl.len().alias("snapshots"),
-        (pl.cov("x", "billed_bytes") / pl.col("x").var()).alias("bytes_per_day"),
+        pl.when(pl.col("x").var() > 0).then(pl.cov("x", "billed_bytes") / pl.col("x").var())
+        .otherwise(None).alias("bytes_per_day"),
     )
     now = regs.filter(pl.col("collected_at") == latest).select("registry", "billed_bytes", "included_bytes")
     out = now.join(fit, on="registry", how="left").with_columns(
@@ -121,10 +127,19 @@ def projection(h: History, window_days: float = 30) -> pl.DataFrame:
         pl.when(headroom <= 0).then(pl.lit(0.0))
         .when(pl.col("bytes_per_day") > 0).then(headroom / pl.col("bytes_per_day"))
         .otherwise(None).alias("days_until_full"),
-    ).with_columns(
-        (pl.lit(latest, dtype=schema.TIME) + pl.duration(days=pl.col("days_until_full").round(0).cast(pl.Int64))
-         ).alias("full_on"),
+    ).with_columns(pl.col("bytes_per_day", "days_until_full").fill_nan(None)).with_columns(
+        pl.when(pl.col("days_until_full") <= HORIZON_DAYS).then(
+            pl.lit(latest, dtype=schema.TIME)
+            + pl.duration(days=pl.col("days_until_full").clip(upper_bound=HORIZON_DAYS).round(0).cast(pl.Int64))
+        ).alias("full_on"),
         pl.lit(window_days).alias("window_days"),
+    ).with_columns(
+        pl.when(pl.col("billed_bytes").is_null() | pl.col("included_bytes").is_null()).then(pl.lit("usage unknown"))
+        .when(headroom <= 0).then(pl.lit("over its included storage now"))
+        .when(pl.col("full_on").is_not_null()).then(pl.lit("full on ") + pl.col("full_on").dt.strftime("%Y-%m-%d"))
+        .when(pl.col("bytes_per_day").is_null()).then(pl.lit("no trend yet: needs two snapshots some time apart"))
+        .when(pl.col("days_until_full").is_not_null()).then(pl.lit("not within 100 years"))
+        .otherwise(pl.lit("not growing")).alias("outlook"),
     ).sort("registry")
 
 

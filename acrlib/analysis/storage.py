@@ -10,8 +10,8 @@ from __future__ import annotations
 import polars as pl
 
 from ..inventory import Inventory
+from .facts import manifest_facts
 from .frames import Copies, PerRegistry
-from .summary import manifest_facts
 
 EXACT = "layers: each blob counted once"
 ESTIMATE = "imageSize estimate: collect with layers=True for exact bytes"

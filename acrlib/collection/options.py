@@ -26,7 +26,7 @@ class Options:
     cloud: Cloud
     arm_endpoint: str | None
     connection_verify: bool | str | None
-    progress: bool
+    progress: bool | None
     layers: bool
     page_size: int
     referrers: str
@@ -83,7 +83,7 @@ def check_filters(subscriptions, registries) -> tuple[tuple[str, ...] | None, fr
 
 
 def options(credential=None, *, subscriptions=None, registries=None, cloud="public", arm_endpoint=None,
-            connection_verify=None, progress=True, layers=False, page_size=1000, referrers="artifacts",
+            connection_verify=None, progress=None, layers=False, page_size=1000, referrers="artifacts",
             request_timeout=Limits.request_timeout, max_retry_wait=Limits.max_retry_wait,
             max_answer_bytes=Limits.max_answer_bytes, activity_days=90, logs_endpoint=None, deployments=True,
             aks_run_command=False) -> Options:
@@ -109,6 +109,8 @@ def options(credential=None, *, subscriptions=None, registries=None, cloud="publ
     for name, value in (("deployments", deployments), ("aks_run_command", aks_run_command)):
         if not isinstance(value, bool):
             raise ValueError(f"{name} must be True or False, not {value!r}")
+    if progress is not None and not isinstance(progress, bool):
+        raise ValueError(f"progress must be True, False or None (automatic), not {progress!r}")
     if aks_run_command and not deployments:
         raise ValueError("aks_run_command reads deployments: it needs deployments=True")
     limits = Limits(request_timeout=request_timeout, max_retry_wait=max_retry_wait, max_answer_bytes=max_answer_bytes)
@@ -120,6 +122,6 @@ def options(credential=None, *, subscriptions=None, registries=None, cloud="publ
         raise ValueError(f"credential must be an azure-core TokenCredential, not {type(credential).__name__}")
     return Options(credential=credential, subscriptions=subs, registry_names=names, registry_pattern=pattern,
                    cloud=target, arm_endpoint=arm_endpoint, connection_verify=connection_verify,
-                   progress=bool(progress), layers=bool(layers), page_size=page_size, referrers=referrers,
+                   progress=progress, layers=bool(layers), page_size=page_size, referrers=referrers,
                    limits=limits, activity_days=activity_days, logs_endpoint=logs_endpoint, deployments=deployments,
                    aks_run_command=aks_run_command)

@@ -32,7 +32,7 @@ from .progress import Progress
 
 
 def collect(credential=None, *, subscriptions=None, registries=None, cloud="public", arm_endpoint=None,
-            connection_verify=None, progress=True, layers=False, page_size=1000, referrers="artifacts",
+            connection_verify=None, progress=None, layers=False, page_size=1000, referrers="artifacts",
             request_timeout=Limits.request_timeout, max_retry_wait=Limits.max_retry_wait,
             max_answer_bytes=Limits.max_answer_bytes, activity_days=90, logs_endpoint=None, deployments=True,
             aks_run_command=False) -> Inventory:
@@ -45,7 +45,8 @@ def collect(credential=None, *, subscriptions=None, registries=None, cloud="publ
     registries: a list of registry names, or one regex searched in each name; None = all.
     cloud: ``public``, ``china`` or ``usgov`` (ARM endpoint, token scope, authority).
     arm_endpoint, logs_endpoint, connection_verify: overrides (an emulator, a private CA bundle).
-    progress: show progress bars.
+    progress: None (automatic: widgets in JupyterLab, a bar on a terminal, nothing in papermill or CI),
+        True or False.
     layers: also fetch every manifest's content and fill the ``layers`` table (one more request per
         manifest).
     page_size: items per listing page (ACR caps it at 1000).

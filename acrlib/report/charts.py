@@ -3,6 +3,8 @@ same size whatever the tenant; every chart has a title, axis titles with units, 
 
 from __future__ import annotations
 
+import math
+
 import plotly.express as px
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -36,18 +38,89 @@ def _safe_list(values) -> list:
     return safe_text(pl.DataFrame({"v": [str(v) for v in values]}))["v"].to_list()
 
 
-def _layout(fig: go.Figure, title: str, x: str, y: str, **kw) -> go.Figure:
-    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, legend_title_text="", margin={"t": 60, "b": 40},
-                      **kw)
+TITLE_CHARS = 44  # a title line that fits a phone (390 px) at the title's font size
+
+
+def wrap(title: str, width: int = TITLE_CHARS) -> str:
+    """``title`` broken into lines of at most ``width`` characters (plotly never wraps a title itself)."""
+    lines, line = [], ""
+    for word in title.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    return "<br>".join([*lines, line]) if line else ""
+
+
+def _title(title: str) -> dict:
+    """A left-aligned title hanging from the top of the figure, however many lines it wraps to (plotly
+    anchors a title's middle line, so each extra line needs more top padding to stay inside the figure)."""
+    extra = wrap(title).count("<br>")
+    return {"text": wrap(title), "x": 0.01, "xanchor": "left", "yref": "container", "y": 1, "yanchor": "top",
+            "pad": {"t": 10 + 12 * extra}, "font": {"size": 15}}
+
+
+def _title_margin(title: str) -> int:
+    extra = wrap(title).count("<br>")
+    return 44 + 32 * extra
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str, *, values: str | None = "y", **kw) -> go.Figure:
+    """Title, axis titles, and a layout that works from a phone to a wide screen: the legend below the plot
+    (never beside it, where it takes half a phone's width), small margins that grow only as labels need, and
+    thousands separators on the ``values`` axis ("x", "y" or None)."""
+    fig.update_layout(
+        title=_title(title), xaxis_title=x, yaxis_title=y,
+        legend={"title_text": "", "orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom",
+                "x": 0, "xanchor": "left"},
+        margin={"l": 10, "r": 10, "t": _title_margin(title), "b": 10}, **kw)
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
+    if values == "y":
+        fig.update_yaxes(tickformat=",~f")
+    elif values == "x":
+        fig.update_xaxes(tickformat=",~f")
     return fig
+
+
+def _labels_above(fig: go.Figure, top_down: list[str], *, grouped: bool = False) -> go.Figure:
+    """A horizontal bar chart with each category's label written above its bar(s) instead of beside the axis,
+    so the bars keep the whole width on a phone (registry and repository names would take most of it).
+    ``top_down``: the categories (escaped, as in the data) from the top of the chart down."""
+    bottom_up = list(reversed(top_down))
+    if grouped:  # one band per category, its bars side by side in the lower part, the label above them
+        fig.update_layout(bargap=0.3, bargroupgap=0.05)
+        offset, per_category = 0.37, 30 + 14 * sum(1 for t in fig.data if t.type == "bar")
+    else:  # bars span +-0.2 around their category; the label sits just above
+        fig.update_traces(width=0.4, selector={"type": "bar"})
+        offset, per_category = 0.22, 56
+    fig.update_yaxes(categoryorder="array", categoryarray=bottom_up, showticklabels=False, title_text="",
+                     range=[-0.5, len(bottom_up) - 0.3])
+    legend_rows = math.ceil(len(fig.data) / 2) if len(fig.data) > 1 else 0  # two entries a row on a phone
+    fig.update_layout(height=per_category * len(bottom_up) + fig.layout.margin.t + 60 + 26 * legend_rows,
+                      legend_traceorder="reversed" if grouped else "normal")
+    for position, label in enumerate(bottom_up):
+        fig.add_annotation(x=0, xref="paper", y=position + offset, yref="y", text=label, showarrow=False,
+                           xanchor="left", yanchor="bottom", font={"size": 11})
+    return fig
+
+
+def _hbar(data: pl.DataFrame, category: str, value: str, title: str, value_title: str, *, top_down=None,
+          grouped: bool = False, **bar_args) -> go.Figure:
+    """Horizontal bars per ``category`` (labels above the bars), ``top_down`` order or alphabetical."""
+    safe = safe_text(data)
+    order = _safe_list(top_down) if top_down is not None else sorted(safe[category].unique().to_list())
+    fig = px.bar(safe, x=value, y=category, orientation="h", barmode="group" if grouped else "relative",
+                 **bar_args)
+    return _labels_above(_layout(fig, title, value_title, "", values="x"), order, grouped=grouped)
 
 
 def images_and_tags(registry_summary: pl.DataFrame) -> go.Figure:
     long = registry_summary.select("registry", "images", "indexes", "tags", "untagged").unpivot(
         index="registry", variable_name="measure", value_name="count")
-    fig = px.bar(safe_text(long), x="registry", y="count", color="measure", barmode="group",
-                 hover_data={"registry": True, "measure": True, "count": ":,"})
-    return _layout(fig, "Images, indexes, tags and untagged manifests per registry", "registry", "count")
+    return _hbar(long, "registry", "count", "Images, indexes, tags and untagged manifests per registry", "count",
+                 grouped=True, color="measure", hover_data={"registry": True, "measure": True, "count": ":,"})
 
 
 def storage(registry_summary: pl.DataFrame) -> go.Figure:
@@ -56,9 +129,8 @@ def storage(registry_summary: pl.DataFrame) -> go.Figure:
         (pl.col("logical_bytes") / GIB).alias("logical (sum of image sizes)"),
         (pl.col("billed_bytes") / GIB).alias("billed (listUsages)"),
     ).unpivot(index="registry", variable_name="measure", value_name="GiB")
-    fig = px.bar(safe_text(long), x="registry", y="GiB", color="measure", barmode="group",
-                 hover_data={"GiB": ":,.1f", "measure": True})
-    return _layout(fig, "Storage per registry: logical vs billed", "registry", "storage (GiB)")
+    return _hbar(long, "registry", "GiB", "Storage per registry: logical vs billed", "storage (GiB)", grouped=True,
+                 color="measure", hover_data={"GiB": ":,.1f", "measure": True})
 
 
 def storage_treemap(repository_summary: pl.DataFrame, top_n: int = 15) -> go.Figure:
@@ -74,80 +146,83 @@ def storage_treemap(repository_summary: pl.DataFrame, top_n: int = 15) -> go.Fig
     fig = px.treemap(safe_text(tiles), path=[px.Constant("all registries"), "registry", "repository"], values="GiB",
                      hover_data={"manifests": ":,"})
     fig.update_traces(hovertemplate="%{label}<br>%{value:,.2f} GiB<br>%{customdata[0]:,} manifests<extra></extra>")
-    fig.update_layout(title="Logical storage by registry and repository (GiB)", margin={"t": 60, "b": 10})
+    title = "Logical storage by registry and repository (GiB)"
+    fig.update_layout(title=_title(title), margin={"t": _title_margin(title), "b": 10, "l": 5, "r": 5})
     return fig
 
 
-def _by_age(frame: pl.DataFrame, now, when: str, buckets: list, bucket_name: str, count_name: str) -> go.Figure:
-    """A bar per age bucket (days between ``when`` and ``now``), one colour per registry."""
+def _by_age(frame: pl.DataFrame, now, when: str, buckets: list, bucket_name: str, count_name: str, title: str,
+            value_title: str) -> go.Figure:
+    """A bar per age bucket (days between ``when`` and ``now``; youngest at the top), one colour per registry.
+    Empty buckets keep their place, so the same chart reads the same way every time."""
     days = (pl.lit(now) - pl.col(when)).dt.total_seconds() / 86400
     bucket = pl.lit(None, dtype=pl.String)
     for low, high, label in reversed(buckets):
         cond = days >= low if high is None else (days >= low) & (days < high)
         bucket = pl.when(cond).then(pl.lit(label)).otherwise(bucket)
-    counts = frame.select("registry", bucket.alias(bucket_name)).group_by("registry", bucket_name).len(count_name)
-    return px.bar(safe_text(counts), x=bucket_name, y=count_name, color="registry",
-                  category_orders={bucket_name: [b[2] for b in buckets]}, hover_data={count_name: ":,"})
+    counts = (frame.select("registry", bucket.alias(bucket_name)).drop_nulls(bucket_name)
+              .group_by("registry", bucket_name).len(count_name).sort("registry", bucket_name))
+    return _hbar(counts, bucket_name, count_name, title, value_title, top_down=[b[2] for b in buckets],
+                 color="registry", hover_data={count_name: ":,"})
 
 
 def tag_age(inv: Inventory) -> go.Figure:
-    fig = _by_age(inv.tags, inv.collected_at, "last_updated_at", AGE_BUCKETS, "age", "tags")
-    return _layout(fig, "Age of tags (time since last update)", "age (days since last update)", "tags")
+    return _by_age(inv.tags, inv.collected_at, "last_updated_at", AGE_BUCKETS, "age", "tags",
+                   "Age of tags (time since last update)", "tags")
 
 
 def stale(registry_summary: pl.DataFrame, stale_days: int) -> go.Figure:
-    data = registry_summary.select("registry", "stale_tags", "stale_manifests",
-                                   (pl.col("stale_bytes") / GIB).round(2).alias("stale_GiB"))
-    long = data.unpivot(index=["registry", "stale_GiB"], on=["stale_tags", "stale_manifests"],
+    data = registry_summary.select("registry", pl.col("stale_tags").alias("tags deleted"),
+                                   pl.col("stale_manifests").alias("manifests deleted"),
+                                   (pl.col("reclaimable_bytes") / GIB).round(2).alias("reclaimable GiB"))
+    long = data.unpivot(index=["registry", "reclaimable GiB"], on=["tags deleted", "manifests deleted"],
                         variable_name="what", value_name="count")
-    fig = px.bar(safe_text(long), x="registry", y="count", color="what", barmode="group",
-                 hover_data={"stale_GiB": ":,.2f", "count": ":,"})
-    return _layout(fig, f"Purge plan per registry: tags and manifests older than {stale_days} days",
-                   "registry", "count (hover: GiB of deleted manifests)")
+    return _hbar(long, "registry", "count", f"Purge plan per registry: tags and manifests older than {stale_days} "
+                 "days", "count", grouped=True, color="what", hover_data={"reclaimable GiB": ":,.2f", "count": ":,"})
 
 
 def top_cleanup(repository_summary: pl.DataFrame, top_n: int = 15) -> go.Figure:
-    top = (repository_summary.filter(pl.col("stale_bytes") > 0).sort("stale_bytes", descending=True).head(top_n)
-           .with_columns((pl.col("stale_bytes") / GIB).round(2).alias("GiB"),
-                         (pl.col("registry") + "/" + pl.col("repository")).alias("where")))
-    fig = px.bar(safe_text(top.reverse()), x="GiB", y="where", orientation="h",
-                 hover_data={"stale_tags": ":,", "stale_manifests": ":,", "GiB": ":,.2f"})
-    return _layout(fig, f"Top {top_n} repositories to clean (image size of manifests the plan deletes)",
-                   "stale image size (GiB)", "registry/repository", height=max(350, 28 * top.height + 120))
+    """The repositories where the purge plan frees the most storage."""
+    top = (repository_summary.filter(pl.col("reclaimable_bytes") > 0).sort("reclaimable_bytes", descending=True)
+           .head(top_n).with_columns((pl.col("reclaimable_bytes") / GIB).round(2).alias("GiB"),
+                                     (pl.col("registry") + "/" + pl.col("repository")).alias("where"))
+           .rename({"stale_tags": "tags deleted", "stale_manifests": "manifests deleted"}))
+    return _hbar(top, "where", "GiB", f"Top {top_n} repositories by storage the plan frees", "reclaimable (GiB)",
+                 top_down=top["where"].to_list(),
+                 hover_data={"tags deleted": ":,", "manifests deleted": ":,", "GiB": ":,.2f"})
 
 
 def platforms(inv: Inventory) -> go.Figure:
     counts = (inv.manifests.filter(pl.col("kind") == "image")
               .group_by(pl.col("os").fill_null("unknown"), pl.col("architecture").fill_null("unknown"))
               .len("images").sort("images", descending=True))
-    fig = px.bar(safe_text(counts), x="architecture", y="images", color="os", hover_data={"images": ":,"})
-    return _layout(fig, "Platform images by architecture and OS", "architecture", "images")
+    order = counts.group_by("architecture").agg(pl.col("images").sum()).sort("images", "architecture",
+                                                                             descending=[True, False])
+    return _hbar(counts, "architecture", "images", "Platform images by architecture and OS", "images",
+                 top_down=order["architecture"].to_list(), color="os", hover_data={"images": ":,"})
 
 
 def kinds(inv: Inventory) -> go.Figure:
-    counts = inv.manifests.group_by("registry", "kind").len("manifests")
-    fig = px.bar(safe_text(counts), x="registry", y="manifests", color="kind", hover_data={"manifests": ":,"})
-    return _layout(fig, "Artifact kinds per registry", "registry", "manifests")
+    counts = inv.manifests.group_by("registry", "kind").len("manifests").sort("registry", "kind")
+    return _hbar(counts, "registry", "manifests", "Artifact kinds per registry", "manifests", color="kind",
+                 hover_data={"manifests": ":,"})
 
 
 def posture(matrix: pl.DataFrame) -> go.Figure:
-    wide = matrix.pivot(on="finding", index="registry", values="flag").sort("registry")
-    findings = [c for c in wide.columns if c != "registry"]
-    fig = go.Figure(go.Heatmap(
-        z=wide.select(findings).to_numpy(), x=findings, y=_safe_list(wide["registry"]), zmin=0, zmax=1,
-        colorscale=[[0, "#e8f5e9"], [1, "#e53935"]], showscale=False,
-        hovertemplate="%{y}<br>%{x}: %{z}<extra>1 = finding applies</extra>", xgap=2, ygap=2,
-    ))
-    return _layout(fig, "Security posture: findings per registry (red = applies)", "finding", "registry")
+    """Per finding: how many registries it applies to (the table below names them)."""
+    counts = (matrix.group_by("finding", maintain_order=True).agg(pl.col("flag").sum().alias("registries"),
+                                                                   pl.len().alias("of"))
+              .sort("finding"))
+    return _hbar(counts, "finding", "registries", "Security posture: registries per finding", "registries",
+                 hover_data={"registries": ":,", "of": ":,"}, color_discrete_sequence=["#e53935"])
 
 
 def cost(costs: pl.DataFrame, currency: str = "USD") -> go.Figure:
     long = costs.select("registry", "sku", pl.col("base_monthly").alias("SKU base"),
                         pl.col("overage_monthly").alias("storage overage")).unpivot(
         index=["registry", "sku"], variable_name="part", value_name="per_month")
-    fig = px.bar(safe_text(long), x="registry", y="per_month", color="part",
-                 hover_data={"sku": True, "per_month": ":,.2f"})
-    return _layout(fig, f"Cost per registry per month ({currency})", "registry", f"{currency} per month")
+    return _hbar(long, "registry", "per_month", f"Cost per registry per month ({currency})",
+                 f"{currency} per month", color="part", hover_data={"sku": True, "per_month": ":,.2f"})
 
 
 def storage_truth(registry_storage: pl.DataFrame) -> go.Figure:
@@ -156,12 +231,14 @@ def storage_truth(registry_storage: pl.DataFrame) -> go.Figure:
         "registry", (pl.col("exclusive_bytes") / GIB).alias("exclusive to one repository"),
         (pl.col("shared_bytes") / GIB).alias("shared by repositories"),
     ).unpivot(index="registry", variable_name="part", value_name="GiB")
-    fig = px.bar(safe_text(long), x="registry", y="GiB", color="part", hover_data={"GiB": ":,.2f"})
     billed = registry_storage.select("registry", (pl.col("billed_bytes") / GIB).alias("GiB"))
-    fig.add_trace(go.Scatter(x=_safe_list(billed["registry"]), y=billed["GiB"].to_list(), mode="markers",
-                             marker={"symbol": "line-ew-open", "size": 40, "line": {"width": 3}},
-                             name="billed (listUsages)", hovertemplate="%{x}<br>billed %{y:,.2f} GiB<extra></extra>"))
-    return _layout(fig, "Storage counted blob by blob (each blob once) vs billed", "registry", "storage (GiB)")
+    fig = px.bar(safe_text(long), x="GiB", y="registry", color="part", orientation="h",
+                 hover_data={"GiB": ":,.2f"})
+    fig.add_trace(go.Scatter(y=_safe_list(billed["registry"]), x=billed["GiB"].to_list(), mode="markers",
+                             marker={"symbol": "line-ns-open", "size": 22, "line": {"width": 3}},
+                             name="billed (listUsages)", hovertemplate="%{y}<br>billed %{x:,.2f} GiB<extra></extra>"))
+    fig = _layout(fig, "Storage counted blob by blob (each blob once) vs billed", "storage (GiB)", "", values="x")
+    return _labels_above(fig, sorted(_safe_list(registry_storage["registry"])))
 
 
 def repository_storage(repository_storage: pl.DataFrame, top_n: int = 15) -> go.Figure:
@@ -170,20 +247,18 @@ def repository_storage(repository_storage: pl.DataFrame, top_n: int = 15) -> go.
     long = top.select("where", (pl.col("exclusive_bytes") / GIB).alias("exclusive"),
                       (pl.col("shared_bytes") / GIB).alias("shared with other repositories")).unpivot(
         index="where", variable_name="part", value_name="GiB")
-    fig = px.bar(safe_text(long.reverse()), x="GiB", y="where", color="part", orientation="h",
-                 hover_data={"GiB": ":,.2f"})
-    return _layout(fig, f"Top {top_n} repositories by stored bytes (each blob once)", "storage (GiB)",
-                   "registry/repository", height=max(350, 28 * top.height + 120))
+    return _hbar(long, "where", "GiB", f"Top {top_n} repositories by stored bytes (each blob once)",
+                 "storage (GiB)", top_down=top["where"].to_list(), color="part", hover_data={"GiB": ":,.2f"})
 
 
 def reclaimable(reclaimable_registries: pl.DataFrame, registry_summary: pl.DataFrame) -> go.Figure:
     """What the purge plan frees per registry, next to the naive sum of the deleted images' sizes."""
-    data = reclaimable_registries.join(registry_summary.select("registry", "stale_bytes"), on="registry")
+    data = reclaimable_registries.join(registry_summary.select("registry", "deleted_image_bytes"), on="registry")
     long = data.select("registry", (pl.col("reclaimable_bytes") / GIB).alias("freed (blobs nothing else uses)"),
-                       (pl.col("stale_bytes") / GIB).alias("sum of deleted images' sizes")).unpivot(
+                       (pl.col("deleted_image_bytes") / GIB).alias("sum of deleted images' sizes")).unpivot(
         index="registry", variable_name="measure", value_name="GiB")
-    fig = px.bar(safe_text(long), x="registry", y="GiB", color="measure", barmode="group", hover_data={"GiB": ":,.2f"})
-    return _layout(fig, "Storage the purge plan frees", "registry", "storage (GiB)")
+    return _hbar(long, "registry", "GiB", "Storage the purge plan frees", "storage (GiB)", grouped=True,
+                 color="measure", hover_data={"GiB": ":,.2f"})
 
 
 def trend(registry_growth: pl.DataFrame) -> go.Figure:
@@ -210,10 +285,8 @@ def usage(unused_registries: pl.DataFrame) -> go.Figure:
         (pl.col("never_pulled_bytes") / GIB).round(2).alias("never-pulled GiB"))
     long = data.unpivot(index=["registry", "never-pulled GiB"], on=["pulled", "never pulled"],
                         variable_name="images", value_name="count")
-    fig = px.bar(safe_text(long), x="registry", y="count", color="images", barmode="stack",
-                 hover_data={"never-pulled GiB": ":,.2f", "count": ":,"})
-    return _layout(fig, "Images pulled and never pulled in the window (registries with pull logs)", "registry",
-                   "images")
+    return _hbar(long, "registry", "count", "Images pulled and never pulled in the window (registries with pull "
+                 "logs)", "images", color="images", hover_data={"never-pulled GiB": ":,.2f", "count": ":,"})
 
 
 LAST_PULL_BUCKETS = [(0, 1, "today"), (1, 7, "this week"), (7, 30, "this month"), (30, 90, "1-3 months"),
@@ -222,27 +295,23 @@ LAST_PULL_BUCKETS = [(0, 1, "today"), (1, 7, "this week"), (7, 30, "this month")
 
 def last_pull_age(inv: Inventory) -> go.Figure:
     """How long ago each pulled image was last pulled."""
-    fig = _by_age(inv.activity.filter(pl.col("pulls") > 0), inv.collected_at, "last_pulled_at", LAST_PULL_BUCKETS,
-                  "last pull", "images")
-    return _layout(fig, "When pulled images were last pulled", "last pull", "images")
+    return _by_age(inv.activity.filter(pl.col("pulls") > 0), inv.collected_at, "last_pulled_at",
+                   LAST_PULL_BUCKETS, "last pull", "images", "When pulled images were last pulled", "images")
 
 
 def most_pulled(inv: Inventory, top_n: int = 15) -> go.Figure:
     top = (inv.activity.group_by("registry", "repository")
            .agg(pl.col("pulls").sum(), pl.col("pullers").max().alias("identities"))
-           .filter(pl.col("pulls") > 0).sort("pulls", descending=True).head(top_n)
-           .with_columns((pl.col("registry") + "/" + pl.col("repository")).alias("where")))
-    fig = px.bar(safe_text(top.reverse()), x="pulls", y="where", orientation="h",
-                 hover_data={"pulls": ":,", "identities": ":,"})
-    return _layout(fig, f"Top {top_n} repositories by pulls in the window", "pulls", "registry/repository",
-                   height=max(350, 28 * top.height + 120))
+           .filter(pl.col("pulls") > 0).sort("pulls", "registry", "repository", descending=[True, False, False])
+           .head(top_n).with_columns((pl.col("registry") + "/" + pl.col("repository")).alias("where")))
+    return _hbar(top, "where", "pulls", f"Top {top_n} repositories by pulls in the window", "pulls",
+                 top_down=top["where"].to_list(), hover_data={"pulls": ":,", "identities": ":,"})
 
 
 def in_use(in_use_registries: pl.DataFrame) -> go.Figure:
     """Images of the tenant's registries that workloads run or name, per registry and service."""
-    fig = px.bar(safe_text(in_use_registries), x="registry", y="images", color="service",
-                 hover_data={"images": ":,", "workloads": ":,"})
-    return _layout(fig, "Images in use per registry, by service", "registry", "images in use")
+    return _hbar(in_use_registries, "registry", "images", "Images in use per registry, by service",
+                 "images in use", color="service", hover_data={"images": ":,", "workloads": ":,"})
 
 
 RUNNING_AGE_BUCKETS = [(0, 30, "< 30 days"), (30, 90, "30-90 days"), (90, 365, "3-12 months"), (365, None, "> 1 year")]
@@ -254,5 +323,5 @@ def running_age(inv: Inventory) -> go.Figure:
                .select("registry", "repository", "digest").unique()
                .join(inv.manifests.select("registry", "repository", "digest", "created_at"),
                      on=["registry", "repository", "digest"]))
-    fig = _by_age(running, inv.collected_at, "created_at", RUNNING_AGE_BUCKETS, "pushed", "images")
-    return _layout(fig, "Running images by age (time since push)", "pushed", "images")
+    return _by_age(running, inv.collected_at, "created_at", RUNNING_AGE_BUCKETS, "pushed", "images",
+                   "Running images by age (time since push)", "images")

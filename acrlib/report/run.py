@@ -11,11 +11,14 @@ import importlib.resources
 import json
 import os
 import re
+import time
+from dataclasses import dataclass
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 
 from .. import sources
-from ..errors import ReportError
+from ..errors import ReportError, SignInRequired
 
 EXECUTION_TIMEOUT_S = 1800
 TITLE = "Azure Container Registry report"
@@ -123,13 +126,50 @@ def check_parameters(parameters: dict, notebook: str | os.PathLike | None = None
     return declared
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A cell that raised: the ``## `` section it is in (None before the first: the report's setup)."""
+
+    section: str | None
+    execution_count: int | None
+    ename: str
+    evalue: str
+    stopped: bool = False  # the cell never finished (timeout, dead kernel): no later cell ran
+
+
+def failures(executed: str | os.PathLike) -> list[Failure]:
+    """Every cell of an executed notebook that raised, with its section."""
+    import nbformat
+
+    node = nbformat.read(str(executed), as_version=4)
+    section, found = None, []
+    for cell in node.cells:
+        if cell.cell_type == "markdown" and ERROR_TAG not in cell.get("metadata", {}).get("tags", []):
+            for line in cell.source.splitlines():
+                if line.startswith("## "):
+                    section = line[3:].strip()
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        for output in errors:
+            found.append(Failure(section, cell.get("execution_count"), output.get("ename", ""),
+                                 output.get("evalue", "")))
+        if not errors and cell.get("metadata", {}).get("papermill", {}).get("exception"):
+            found.append(Failure(section, cell.get("execution_count"), "CellExecutionError",
+                                 "the cell did not finish (a timeout or a kernel that died)", stopped=True))
+    return found
+
+
 def run_report(source: str | sources.Source = sources.DEFAULT, out: str | os.PathLike = "reports",
                parameters: dict | None = None, notebook: str | os.PathLike | None = None,
-               timeout_s: int = EXECUTION_TIMEOUT_S) -> Path:
+               timeout_s: int = EXECUTION_TIMEOUT_S, say=None) -> Path:
     """Execute ``notebook`` with papermill (``source`` and ``parameters``), then export HTML without code.
-    Returns the HTML path. Raises ``ValueError`` on bad parameters, :class:`ReportError` when a cell fails."""
+    Returns the HTML path. ``say``: a function given a line for each phase (e.g. ``print``).
+
+    Raises ``ValueError`` on bad parameters before running anything, and :class:`ReportError` when a cell
+    fails: in the setup (before the first ``## `` section), without writing HTML; in sections, after writing
+    the HTML with an error box in each failed section and every other section complete."""
     import papermill
 
+    say = say or (lambda line: None)
     notebook = Path(notebook) if notebook is not None else notebook_path()
     if not notebook.exists():
         raise ValueError(f"no report notebook at {notebook}")
@@ -140,29 +180,70 @@ def run_report(source: str | sources.Source = sources.DEFAULT, out: str | os.Pat
     out.mkdir(parents=True, exist_ok=True)
     executed = out / notebook.name
     html = out / f"{notebook.stem}.html"
+    started = time.monotonic()
+    say(f"running {notebook.name} on {source.describe()} (collection, analysis and charts) ...")
     try:
         manager = _kernel_manager_class()
         extra = {"kernel_manager_class": manager} if manager else {}
         papermill.execute_notebook(str(notebook), str(executed), parameters=params, kernel_name="python3",
                                    execution_timeout=timeout_s, progress_bar=False, cwd=str(Path.cwd()),
-                                   log_output=False, report_mode=False, **extra)
-    except papermill.PapermillExecutionError as e:
-        raise ReportError(f"the report failed in cell {e.exec_count}: {e.ename}: {e.evalue} "
-                          f"(the executed notebook is {executed})") from None
+                                   log_output=False, report_mode=False, allow_errors=True, **extra)
+    except papermill.PapermillExecutionError:
+        pass  # which cells failed is read from the executed notebook below
+    failed = failures(executed)
+    setup = [f for f in failed if f.section is None or f.stopped]
+    if setup:
+        first = setup[0]
+        if first.ename == "SignInRequired":  # the same exit as collect's: sign in, then run again
+            raise SignInRequired(first.evalue)
+        raise ReportError(f"the report failed in cell {first.execution_count}: {first.ename}: {first.evalue} "
+                          f"(the executed notebook is {executed})")
+    say(f"executed in {time.monotonic() - started:.0f} s; exporting HTML ...")
     export_html(executed, html)
+    if failed:
+        sections = tuple(dict.fromkeys(f.section for f in failed))
+        details = "; ".join(f"{f.section}: {f.ename}: {f.evalue}" for f in failed)
+        raise ReportError(f"{len(sections)} report section(s) failed ({details}); the rest of the report is "
+                          f"written to {html}", html=html, sections=sections)
+    say(f"wrote {html} ({html.stat().st_size / 1e6:.1f} MB)")
     return html
 
 
 # plotly's notebook renderer adds a MathJax <script> from a CDN to every figure; the report has no LaTeX.
 _CDN_SCRIPT = re.compile(r'<script src="https://cdn[^"]*"></script>')
+ERROR_TAG = "papermill-error-cell-tag"  # the banner cells papermill adds above a failed notebook
+
+
+def error_box(ename: str, evalue: str) -> str:
+    """The short notice a failed part of a section shows in the HTML: the exception's first line, escaped."""
+    first = (evalue or "").strip().splitlines()[0] if (evalue or "").strip() else ""
+    first = first if len(first) <= 300 else first[:299] + "…"
+    return ('<div class="acrlib-error" role="alert" style="border:1px solid #d1242f;border-left-width:4px;'
+            'background:#fff5f5;padding:8px 12px;margin:6px 0;border-radius:4px">'
+            '<b>This part of the report could not be made.</b> '
+            f"<code>{html_escape(ename)}: {html_escape(first)}</code></div>")
 
 
 def _offline_outputs(node) -> None:
+    """No CDN scripts, no papermill banners, and an error box for every error output (no tracebacks)."""
+    node.cells = [c for c in node.cells if ERROR_TAG not in c.get("metadata", {}).get("tags", [])]
     for cell in node.cells:
+        outputs = []
         for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                output = nbformat_output(error_box(output.get("ename", ""), output.get("evalue", "")))
             html = output.get("data", {}).get("text/html")
             if isinstance(html, str):
                 output["data"]["text/html"] = _CDN_SCRIPT.sub("", html)
+            outputs.append(output)
+        if "outputs" in cell:
+            cell["outputs"] = outputs
+
+
+def nbformat_output(html: str):
+    import nbformat
+
+    return nbformat.v4.new_output("display_data", data={"text/html": html})
 
 
 def export_html(executed: str | os.PathLike, html: str | os.PathLike) -> Path:

@@ -2,71 +2,98 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 
 import polars as pl
 
-from ..analysis.summary import headline
+from ..analysis.headline import headline
 from ..inventory import Inventory
+from . import format as fmt
 
 
 class Table:
-    """A frame shown as a plain HTML table in notebooks and exported reports: no dtypes, no quotes, numbers
-    with thousands separators, at most ``max_rows`` rows (the rest counted), or a sentence when empty."""
+    """A frame shown as a plain HTML table in notebooks and exported reports: readable column labels, values
+    formatted by their column's kind (sizes in GiB or TiB, money with its currency, counts with thousands
+    separators; see :mod:`acrlib.report.format`), at most ``max_rows`` rows (the rest counted), a total row
+    when asked, or a sentence when empty. Wide tables scroll sideways on a narrow screen."""
 
-    def __init__(self, df: pl.DataFrame, max_rows: int = 50, empty: str = "Nothing to show."):
+    def __init__(self, df: pl.DataFrame, max_rows: int = 50, empty: str = "Nothing to show.", *,
+                 total: bool = False, currency: str = "USD"):
         self.df = df
         self.max_rows = max_rows
         self.empty = empty
+        self.total = total
+        self.currency = currency
 
-    @staticmethod
-    def _cell(value) -> str:
-        if value is None:
-            return ""
-        if isinstance(value, bool):
-            return "yes" if value else "no"
-        if isinstance(value, int):
-            return f"{value:,}"
-        if isinstance(value, float):
-            return f"{value:,.2f}"
-        if isinstance(value, dt.datetime):
-            return f"{value:%Y-%m-%d %H:%M}"
-        if isinstance(value, list):
-            return ", ".join(str(v) for v in value)
-        return str(value)
+    def _totals(self) -> list | None:
+        if not self.total or self.df.height == 0:
+            return None
+        row = []
+        for i, (name, dtype) in enumerate(self.df.schema.items()):
+            summable = (dtype.is_numeric() and fmt.kind(name) in ("bytes", "gib", "money")) or (
+                dtype.is_integer() and fmt.kind(name) == "plain")
+            row.append(self.df[name].sum() if summable else ("total" if i == 0 else None))
+        return row
+
+    def _row(self, row, *, bold: bool = False) -> str:
+        cells = []
+        for name, v in zip(self.df.columns, row, strict=True):
+            align = "right" if isinstance(v, (int, float)) and not isinstance(v, bool) else "left"
+            text = html.escape(fmt.cell(v, fmt.kind(name), self.currency))
+            cells.append(f'<td style="text-align:{align}">{f"<b>{text}</b>" if bold else text}</td>')
+        return f"<tr>{''.join(cells)}</tr>"
 
     def _repr_html_(self) -> str:
         if self.df.height == 0:
             return f"<p><em>{html.escape(self.empty)}</em></p>"
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.df.columns)
-        rows = []
-        for row in self.df.head(self.max_rows).iter_rows():
-            cells = []
-            for v in row:
-                align = "right" if isinstance(v, (int, float)) and not isinstance(v, bool) else "left"
-                cells.append(f'<td style="text-align:{align}">{html.escape(self._cell(v))}</td>')
-            rows.append(f"<tr>{''.join(cells)}</tr>")
+        head = "".join(f"<th>{html.escape(fmt.label(c))}</th>" for c in self.df.columns)
+        rows = [self._row(row) for row in self.df.head(self.max_rows).iter_rows()]
+        totals = self._totals()
+        if totals is not None:
+            rows.append(self._row(totals, bold=True))
         more = self.df.height - self.max_rows
         tail = f"<p><em>{more:,} more rows not shown.</em></p>" if more > 0 else ""
-        return f'<table class="acrlib-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>{tail}'
+        return (f'<div class="acrlib-scroll" style="overflow-x:auto;max-width:100%">'
+                f'<table class="acrlib-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+                f"</div>{tail}")
 
     def __repr__(self) -> str:
         return repr(self.df) if self.df.height else self.empty
 
 
-def table(df: pl.DataFrame, max_rows: int = 50, empty: str = "Nothing to show.") -> Table:
-    return Table(df, max_rows, empty)
+class Text:
+    """A sentence shown as a paragraph (escaped), where ``print`` would give a monospace block that a phone
+    cannot wrap."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def _repr_html_(self) -> str:
+        return f"<p>{html.escape(self.text)}</p>"
+
+    def __repr__(self) -> str:
+        return self.text
 
 
-def headline_table(inv: Inventory, plan: pl.DataFrame | None = None) -> pl.DataFrame:
-    """:func:`headline` as a two-column table for reports (bytes shown in GiB)."""
+def rules(plan: pl.DataFrame) -> Text:
+    """The rules a purge plan was made with, as a paragraph."""
+    from ..analysis.purge import describe
+
+    return Text(f"The plan follows {describe(plan)}.")
+
+
+def table(df: pl.DataFrame, max_rows: int = 50, empty: str = "Nothing to show.", *, total: bool = False,
+          currency: str = "USD") -> Table:
+    return Table(df, max_rows, empty, total=total, currency=currency)
+
+
+def headline_table(inv: Inventory, plan: pl.DataFrame | None = None, **headline_args) -> pl.DataFrame:
+    """:func:`acrlib.headline` as a two-column table of text (sizes in GiB or TiB, money in its currency)."""
     rows = []
-    for name, value in headline(inv, plan).items():
-        if name.endswith("bytes"):
-            rows.append((name.replace("_bytes", "").replace("_", " ") + " (GiB)", f"{value / (1 << 30):,.1f}"))
-        else:
-            rows.append((name.replace("_", " "), f"{value:,}"))
+    for name, value in headline(inv, plan, **headline_args).items():
+        if value is None:
+            continue
+        rows.append((fmt.label(name), fmt.cell(value, fmt.kind(name))))
     return pl.DataFrame(rows, schema={"measure": pl.String, "value": pl.String}, orient="row")
 
 
@@ -99,14 +126,15 @@ def report_plan(inv: Inventory, *, filters, stale_days: int, keep: int, untagged
 
 def cleanup_commands(inv: Inventory, plan: pl.DataFrame, *, filters, stale_days: int, keep: int, untagged: bool,
                      lines: int = 40) -> Table:
-    """How to carry the plan out: the ``az acr run ... acr purge`` command per registry when acr purge can
-    express the plan, else (pull protection) the first lines of ``delete_script``'s dry run."""
+    """How to carry the plan out: the ``az acr run ... acr purge`` command per registry when acr purge's rules
+    alone give the plan, else (a protection spared something acr purge would delete: what runs, what was
+    pulled) the first lines of ``delete_script``'s dry run."""
     from ..analysis.commands import delete_script, purge_commands
 
-    if not (getattr(plan, "parameters", None) or {}).get("protect_pulled_within"):
+    if plan.filter(pl.col("action").is_in(["keep", "skip"])).height == 0:
         return table(purge_commands(inv, filters=filters, ago=f"{stale_days}d", keep=keep, untagged=untagged))
     script = delete_script(plan, dry_run=True).splitlines()
-    shown = pl.DataFrame({"acrlib.delete_script(plan) (dry run; acr purge cannot express pull-based rules)":
+    shown = pl.DataFrame({"acrlib.delete_script(plan) (dry run; acr purge cannot spare what runs or was pulled)":
                           script[:lines]})
     return Table(shown, max_rows=lines, empty="Nothing to delete.")
 

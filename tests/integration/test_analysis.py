@@ -41,9 +41,35 @@ def test_plan_from_a_collection_equals_plan_from_the_truth(tiny, tiny_truth):
     assert a.height > 0 and a.equals(b)
     s = acrlib.summary(collected, a)["registries"]
     assert s["stale_tags"].sum() == a.filter(pl.col("action") == "delete_tag").height
-    assert s["stale_bytes"].sum() == a.filter(pl.col("action") != "delete_tag")["size_bytes"].sum()
+    deleted = a.filter(pl.col("action").is_in(["delete_manifest", "cascade"]))
+    assert s["deleted_image_bytes"].sum() == deleted["size_bytes"].sum()
+    freed = acrlib.reclaimable(collected, a)
+    assert s.select("registry", "reclaimable_bytes").equals(freed.registries.select("registry", "reclaimable_bytes"))
     headline = acrlib.headline(collected, a)
     assert headline["stale_tags"] == s["stale_tags"].sum() and headline["errors"] == 0
+    assert headline["reclaimable_bytes"] == freed.registries["reclaimable_bytes"].sum() > 0
+    assert headline["reclaimable_bytes"] < s["deleted_image_bytes"].sum(), "never summed image sizes as savings"
+    assert headline["reclaimable_exact"] is False, "collected without layers: an estimate, and it says so"
+    assert headline["monthly_cost"] == pytest.approx(acrlib.cost(collected)["monthly"].sum())
+    assert headline["security_findings"] == acrlib.posture(collected).height
+    assert headline["soonest_full_on"] is None, "no history, no date"
+
+
+def test_savings_count_only_storage_above_the_allowance():
+    inv = registries([
+        {"registry": "overacr", "sku": "Basic", "storage_used_bytes": 22 << 30, "storage_included_bytes": 10 << 30},
+        {"registry": "underacr", "sku": "Premium", "storage_used_bytes": 5 << 30,
+         "storage_included_bytes": 500 << 30},
+    ])
+    freed = pl.DataFrame({"registry": ["overacr", "underacr"], "reclaimable_bytes": [15 << 30, 4 << 30]})
+    got = {r["registry"]: r for r in acrlib.savings(inv, freed, overage_per_gib_day=0.01).iter_rows(named=True)}
+    # 12 GiB over the allowance: freeing 15 GiB saves those 12 only; under its allowance nothing is saved
+    assert got["overacr"]["overage_gib"] == 12 and got["overacr"]["overage_after_gib"] == 0
+    assert got["overacr"]["monthly_savings"] == pytest.approx(12 * 0.01 * 30)
+    assert got["underacr"]["monthly_savings"] == 0
+    partly = acrlib.savings(inv, freed.with_columns(pl.lit(2 << 30).alias("reclaimable_bytes")),
+                            overage_per_gib_day=0.01)
+    assert partly.filter(pl.col("registry") == "overacr")["monthly_savings"].item() == pytest.approx(2 * 0.01 * 30)
 
 
 def registries(rows: list[dict]) -> Inventory:

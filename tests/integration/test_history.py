@@ -114,3 +114,49 @@ def test_cost_over_time_is_the_cost_of_each_snapshot(evolved):
     for inventory in inventories:
         at = over_time.filter(pl.col("collected_at") == inventory.collected_at).drop("collected_at")
         assert at.equals(acrlib.cost(inventory, overage_per_gib_day=0.01))
+
+
+def test_a_drop_in_counts_is_a_negative_change(tmp_path):
+    with Emulator("tiny", seed=7, now=START) as emu:
+        before = acrlib.collect(**emu.connection(), progress=False, activity_days=0, deployments=False)
+        before.to_parquet(tmp_path)
+        plan = acrlib.purge_plan(before, ago="0d", keep=0)
+        emu.apply_deletions(plan)
+        after = acrlib.collect(**emu.connection(), progress=False, activity_days=0, deployments=False)
+        after.to_parquet(tmp_path)
+    g = acrlib.growth(acrlib.history(tmp_path))
+    latest = g.registries.filter(pl.col("collected_at") == after.collected_at).sort("registry")
+    want = (after.tags.group_by("registry").len("after")
+            .join(before.tags.group_by("registry").len("before"), on="registry", how="full", coalesce=True)
+            .select("registry", (pl.col("after").fill_null(0).cast(pl.Int64) - pl.col("before").cast(pl.Int64))
+                    .alias("tags_change")).sort("registry"))
+    assert latest.select("registry", "tags_change").equals(want)
+    assert (latest["tags_change"] < 0).all() and latest["tags_change"].dtype == pl.Int64
+    repos = g.repositories.filter(pl.col("collected_at") == after.collected_at)
+    assert repos["manifests_change"].min() < 0 and repos["image_bytes_change"].min() < 0
+
+
+def test_snapshots_within_one_second_give_a_rate_or_null_never_nan(tmp_path):
+    with Emulator("tiny", seed=7, now=START) as emu:
+        inventory = acrlib.collect(**emu.connection(), progress=False, activity_days=0, deployments=False)
+    inventory.to_parquet(tmp_path / "same")
+    later = inventory.tables()
+    acrlib.Inventory.from_tables(later, collected_at=inventory.collected_at + dt.timedelta(milliseconds=300),
+                                 metadata=inventory.metadata).to_parquet(tmp_path / "same")
+    flat = acrlib.projection(acrlib.history(tmp_path / "same"))
+    assert flat["bytes_per_day"].to_list() == [0.0] * flat.height
+    assert flat["days_until_full"].is_nan().sum() == 0 and flat["full_on"].null_count() == flat.height
+    assert set(flat["outlook"]) <= {"not growing", "over its included storage now"}
+    # storage that grew 1 MiB in 300 ms: a steep but finite rate, and a date no later than a century away
+    inventory.to_parquet(tmp_path / "grew")
+    grown = inventory.registries.with_columns(pl.col("storage_used_bytes") + (1 << 20))
+    acrlib.Inventory.from_tables({**later, "registries": grown},
+                                 collected_at=inventory.collected_at + dt.timedelta(milliseconds=300),
+                                 metadata=inventory.metadata).to_parquet(tmp_path / "grew")
+    steep = acrlib.projection(acrlib.history(tmp_path / "grew"))
+    assert steep["bytes_per_day"].to_list() == pytest.approx([(1 << 20) * 86400 / 0.3] * steep.height)
+    assert steep["days_until_full"].is_nan().sum() == 0 and steep["full_on"].null_count() == 0
+    one = acrlib.projection(acrlib.history(tmp_path / "grew"), window_days=1e-9)
+    assert one["bytes_per_day"].null_count() == one.height
+    assert set(one["outlook"]) <= {"no trend yet: needs two snapshots some time apart",
+                                   "over its included storage now"}

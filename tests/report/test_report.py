@@ -5,21 +5,36 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import papermill
+import polars as pl
 import pytest
+from browser import browser_page
 
 import acrlib
 from acrlib import report
+from acrlib.report import format as fmt
+from acrlib.report import overview
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SCREENSHOTS = ROOT / "reports" / "screenshots"
+FAST = {"layers": False, "activity_days": 0, "deployments": False}  # where a test needs the report, not the data
+
+
+def cli(*args, cwd=None, timeout=600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "acrlib.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd)
+
+
+def headings(path: Path) -> list[str]:
+    node = nbformat.read(path, as_version=4)
+    return [line[3:].strip() for cell in node.cells if cell.cell_type == "markdown"
+            for line in cell.source.splitlines() if line.startswith("## ")]
 
 
 @pytest.fixture(scope="module")
@@ -50,30 +65,70 @@ def test_notebooks_are_stored_without_outputs():
                 assert not cell.outputs and cell.execution_count is None, f"{path.name} is stored with outputs"
 
 
+def test_the_report_sections_are_its_table_of_contents():
+    assert headings(ROOT / "notebooks" / "acr_report.ipynb") == list(overview.SECTIONS)
+
+
 def test_the_report_runs_and_exports_html_without_code(tiny_report):
     html = tiny_report.read_text()
     executed = tiny_report.with_suffix(".ipynb")
     assert executed.exists() and figure_outputs(executed) >= 14
     assert "Billed storage over time" in html and "Storage the purge plan frees" in html
     assert "charts.setup()" not in html and "acrlib.sources.load" not in html, "no code cells"
-    for heading in ("Headline numbers", "Storage per registry", "Storage truth", "Age of tags", "Usage",
-                    "Stale tags and untagged manifests", "Reclaimable storage", "Top repositories to clean", "Trends",
-                    "Fleet duplicates", "Architectures and operating systems", "Artifact kinds", "Security posture",
-                    "Cost", "Collection errors"):
-        assert heading in html, heading
+    for section in overview.SECTIONS:
+        assert f'id="{overview.anchor(section)}"' in html, section
+        assert f'href="#{overview.anchor(section)}"' in html, f"the contents link to {section}"
+    first = html.index("acrlib-first-screen")
+    assert first < html.index('id="Purge-plan"'), "tiles and key findings come first"
+    assert "Key findings" in html and html.count('class="acrlib-tile"') >= 4
     assert "No collection errors" in html, "a registry without pull logs is not a collection error"
     assert "not-configured" in html and "never pulled" in html
     assert "never what was pulled in the last 30d" in html, "the plan says it keeps what was pulled"
+    assert "acrlib-error" not in html and "Traceback" not in html
     assert not re.search(r'<script src="https?://', html), "nothing loaded from the network"
     assert html.count("window.Plotly = Plotly") == 1, "plotly.js embedded once"
+    assert "\x1b[" not in executed.read_text() and "\u001b[" not in executed.read_text(), "no escape codes"
     parameters = json.loads(json.dumps(nbformat.read(executed, as_version=4).metadata["papermill"]["parameters"]))
     assert parameters["stale_days"] == 60 and parameters["progress"] is False
 
 
-def test_the_explore_notebook_runs(tmp_path):
+def test_the_first_screen_carries_the_analysis_numbers(tiny):
+    inv = acrlib.collect(**tiny.connection(), progress=False, layers=True)
+    plan = acrlib.purge_plan(inv, ago="60d", keep=2)
+    screen = overview.first_screen(inv, plan, source="tiny", stale_days=60, keep=2)
+    tiles = {t.label: t for t in screen.tiles}
+    assert tiles["Billed storage"].value == fmt.size(inv.registries["storage_used_bytes"].sum())
+    freed = acrlib.reclaimable(inv, plan).registries["reclaimable_bytes"].sum()
+    assert tiles["Reclaimable by the purge plan"].value == fmt.size(freed) and freed > 0
+    assert tiles["Stale tags"].value == fmt.count(plan.filter(pl.col("action") == "delete_tag").height)
+    assert tiles["Monthly cost"].value == fmt.money(acrlib.cost(inv)["monthly"].sum())
+    assert tiles["Security findings"].value == fmt.count(acrlib.posture(inv).height)
+    assert 4 <= len(screen.tiles) <= 6 and 3 <= len(screen.findings) <= 7
+    assert all(f.section in overview.SECTIONS for f in screen.findings + screen.tiles)
+    ranks = [f.rank for f in screen.findings]
+    assert ranks == sorted(ranks), "ranked: gaps, then money, then risk, then the rest"
+    assert any(fmt.size(freed) in f.sentence for f in screen.findings), "the plan's finding says what it frees"
+
+
+def test_a_tidy_tenant_still_gets_three_findings_and_hostile_names_stay_text():
+    from inventory_builder import Build
+
+    b = Build(registry="<b>acr</b>")
+    b.manifest("app", tags=["v1"], days=1)
+    inv = b.build()
+    screen = overview.first_screen(inv, acrlib.purge_plan(inv, ago="90d"), source="<script>x</script>")
+    assert len(screen.findings) >= 3
+    html = screen._repr_html_()
+    assert "<script>x" not in html and "&lt;script&gt;x" in html and "<b>acr" not in html
+
+
+def test_the_explore_notebook_runs_with_papermill(tmp_path):
     papermill.execute_notebook(str(ROOT / "notebooks" / "explore.ipynb"), str(tmp_path / "explore.ipynb"),
                                parameters={"source": "emulator:tiny"}, kernel_name="python3",
                                execution_timeout=600, progress_bar=False)
+    outputs = [o for c in nbformat.read(tmp_path / "explore.ipynb", as_version=4).cells for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error" or o.get("name") == "stderr"], "no errors, no warnings"
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs), "the what-if panel"
 
 
 @pytest.mark.slow
@@ -96,10 +151,73 @@ def test_undeclared_parameters_are_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_failing_cell_is_reported_with_the_executed_notebook(tmp_path):
+def test_a_failing_setup_is_reported_with_the_executed_notebook_and_no_html(tmp_path):
     with pytest.raises(acrlib.ReportError, match=r"failed in cell \d+: ValueError: unable to parse filter 'x'"):
         report.run_report(source="emulator:tiny", out=tmp_path, parameters={"filters": ["x"], "history_weeks": 0})
-    assert (tmp_path / "acr_report.ipynb").exists()
+    assert (tmp_path / "acr_report.ipynb").exists() and not (tmp_path / "acr_report.html").exists()
+
+
+@pytest.mark.slow
+def test_a_failing_section_shows_an_error_box_and_the_rest_of_the_report_is_written(tmp_path):
+    node = nbformat.read(ROOT / "notebooks" / "acr_report.ipynb", as_version=4)
+    at = next(i for i, c in enumerate(node.cells) if c.cell_type == "markdown" and c.source.startswith("## Cost"))
+    node.cells.insert(at + 1, nbformat.v4.new_code_cell('raise RuntimeError("<b>injected</b> failure")'))
+    copy = tmp_path / "my_report.ipynb"
+    nbformat.write(node, copy)
+    done = cli("report", "--source", "emulator:tiny", "--notebook", str(copy), "--out", str(tmp_path / "out"),
+               *[a for name, value in {**FAST, "history_weeks": 0}.items() for a in ("-p", name, str(value))])
+    assert done.returncode == 1, done.stderr
+    assert "1 section(s) failed: Cost" in done.stderr and "Traceback" not in done.stderr
+    html_path = Path(done.stdout.strip().splitlines()[-1])
+    html = html_path.read_text()
+    assert html.count('class="acrlib-error"') == 1
+    assert "RuntimeError: &lt;b&gt;injected&lt;/b&gt; failure" in html, "the exception line, escaped"
+    box = html.index('class="acrlib-error"')
+    assert html.index('id="Cost"') < box < html.index('id="In-use"'), "the box is in the failed section"
+    assert "Cost per registry per month" in html, "the rest of the section is there"
+    assert 'id="Collection-errors"' in html and "Artifact kinds per registry" in html, "later sections ran"
+    assert "An Exception was encountered" not in html, "papermill's banner stays in the executed notebook"
+
+
+def test_scheduled_runs_add_one_snapshot_each_to_the_history(tmp_path):
+    for weeks, counts in ((2, [3, 4, 5]), (0, [1, 2, 3])):
+        history = tmp_path / f"weeks-{weeks}"
+        for run, expected in enumerate(counts):
+            html = report.run_report(source="emulator:tiny", out=tmp_path / f"out-{weeks}-{run}", parameters={
+                **FAST, "history": str(history), "history_weeks": weeks})
+            assert len(acrlib.history(history)) == expected
+        text = html.read_text()
+        assert "Billed storage over time" in text and "Tag churn between snapshots" in text, weeks
+        assert "no trend yet" in text or "not growing" in text or "full on" in text or "over its" in text
+        assert "acrlib-error" not in text
+
+
+def test_list_parameters_prints_each_parameter_with_type_default_and_meaning():
+    done = cli("report", "--list-parameters")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    declared = report.declared_parameters()
+    assert [line.split()[0] for line in lines] == list(declared)
+    row = next(line for line in lines if line.startswith("stale_days"))
+    assert "int" in row and "default 90" in row and "not updated for this many days" in row
+
+
+def test_one_default_source_everywhere():
+    from acrlib import cli as acrlib_cli
+
+    declared = report.declared_parameters()
+    assert acrlib_cli.DEFAULT_SOURCE == acrlib.sources.DEFAULT == json.loads(declared["source"]["default"])
+    explore = report.declared_parameters(ROOT / "notebooks" / "explore.ipynb")
+    assert json.loads(explore["source"]["default"]) == acrlib.sources.DEFAULT
+
+
+def test_no_sign_in_exits_2_from_the_report_too(tmp_path):
+    env_free = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("AZURE_", "IDENTITY_"))}
+    done = subprocess.run([sys.executable, "-m", "acrlib.cli", "report", "--source", "azure", "--out",
+                           str(tmp_path)], capture_output=True, text=True, timeout=300,
+                          env={**env_free, "HOME": str(tmp_path), "AZURE_CONFIG_DIR": str(tmp_path / "az")})
+    assert done.returncode == 2, done.stderr
+    assert "No Azure credential is available" in done.stderr and "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize(("name", "text", "value"), [
@@ -123,42 +241,77 @@ def test_the_readme_lists_exactly_the_report_parameters():
         assert f"`{spec['default']}`" in row, f"README default of {name} differs from the notebook"
 
 
+# What the page shows, measured in the browser: tiles, findings, every figure's width, plot area and title box,
+# and every table cell.
+MEASURE = """() => {
+  const box = e => e.getBoundingClientRect();
+  const figures = Array.from(document.querySelectorAll('.js-plotly-plot')).map(f => {
+    const svg = box(f.querySelector('.main-svg')), title = f.querySelector('.gtitle');
+    const area = f.querySelector('.nsewdrag') || f.querySelector('.treemaplayer');
+    const marks = f.querySelectorAll(
+      '.barlayer .point, .treemaplayer .slice, .heatmaplayer image, .scatterlayer .trace').length;
+    return {width: box(f).width, area: area ? box(area).width : 0, marks,
+            title: title ? [box(title).top - svg.top, svg.right - box(title).right, box(title).left - svg.left] : null};
+  });
+  const tables = Array.from(document.querySelectorAll('table.acrlib-table')).map(t => ({
+    head: Array.from(t.querySelectorAll('th')).map(h => h.textContent),
+    cells: Array.from(t.querySelectorAll('tbody tr')).map(r => Array.from(r.querySelectorAll('td')).map(
+      d => d.textContent.trim()))}));
+  const anchors = Array.from(document.querySelectorAll('a[href^="#"]')).map(a => a.getAttribute('href').slice(1));
+  return {figures, tables, missing: anchors.filter(id => !document.getElementById(id)),
+          tiles: Array.from(document.querySelectorAll('.acrlib-tile-value')).map(e => e.textContent),
+          findings: Array.from(document.querySelectorAll('.acrlib-findings li')).map(e => e.textContent),
+          overflow: document.documentElement.scrollWidth - window.innerWidth};
+}"""
+RAW_BYTES = re.compile(r"^-?\d{1,3}(,\d{3}){2,}$|^-?\d{7,}$")  # a count of bytes shown as it is
+
+
 @pytest.mark.browser
 @pytest.mark.slow
-def test_the_exported_html_renders_every_figure_offline_in_chromium(demo_report):
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium; .ci/run installs it)")
-    from playwright.sync_api import sync_playwright
-
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_exported_html_reads_well_offline_on_a_desktop_and_a_phone(demo_report, width):
     expected = figure_outputs(demo_report.with_suffix(".ipynb"))
-    requested, errors = [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync"])
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
+    with browser_page(width, 900) as visit:
+        visit.page.goto(demo_report.as_uri())
+        visit.page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+        visit.page.wait_for_timeout(500)
+        seen = visit.page.evaluate(MEASURE)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        visit.page.screenshot(path=str(SCREENSHOTS / f"acr_report-{width}.png"), full_page=True)
+    assert visit.errors == [] and visit.requested == [], "no page errors, nothing from the network"
+    assert 4 <= len(seen["tiles"]) <= 6 and all(re.search(r"\d", t) for t in seen["tiles"]), seen["tiles"]
+    assert 3 <= len(seen["findings"]) <= 7 and all(re.search(r"\d", f) for f in seen["findings"])
+    assert seen["missing"] == [], "every link of the first screen leads to its section"
+    figures = seen["figures"]
+    assert len(figures) == expected >= 14
+    for i, f in enumerate(figures):
+        assert f["marks"] > 0, f"figure {i} has no data marks"
+        assert f["width"] >= min(300, width) and f["area"] >= 300, (i, f)
+        top, right, left = f["title"]
+        assert top >= 0 and right >= 0 and left >= 0, f"figure {i}'s title is clipped: {f}"
+    assert seen["overflow"] <= 1, "nothing wider than the screen but the tables, which scroll inside themselves"
+    for t in seen["tables"]:
+        for row in t["cells"]:
+            for label, cell in zip(t["head"], row, strict=False):
+                assert not RAW_BYTES.match(cell), f"raw byte count {cell!r} in column {label!r}"
+                if "GiB" in label:
+                    assert cell == "" or re.search(r"(KiB|MiB|GiB|TiB|bytes)$", cell), (label, cell)
 
-            def route(r):
-                if r.request.url.startswith("file://"):
-                    return r.continue_()
-                requested.append(r.request.url)
-                return r.abort()
 
-            page.route("**/*", route)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(demo_report.as_uri())
-            page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
-            page.wait_for_timeout(500)
-            plots = page.locator(".js-plotly-plot")
-            assert plots.count() == expected >= 14
-            marks = ".barlayer .point, .treemaplayer .slice, .heatmaplayer image, .scatterlayer .trace"
-            for i in range(plots.count()):
-                assert plots.nth(i).locator(marks).count() > 0, f"figure {i} has no data marks"
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / "acr_report.png"), full_page=True)
-        finally:
-            browser.close()
-    assert errors == []
-    assert requested == [], "the report must not reach the network"
+@pytest.mark.parametrize(("progress", "shown"), [(None, False), (True, True)])
+def test_progress_in_a_kernel_without_a_person_is_off_or_one_plain_line(tmp_path, progress, shown):
+    node = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import acrlib\n"
+        f"inv = acrlib.sources.load('emulator:tiny', progress={progress}, activity_days=0, deployments=False)")])
+    node.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    papermill.execute_notebook(node, str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
+                               execution_timeout=300)
+    outputs = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[0].outputs
+    text = json.dumps(outputs)
+    assert "\\u001b" not in text and "IProgress" not in text and "widget-view" not in text
+    lines = [o["data"]["text/plain"] for o in outputs if o.output_type in ("display_data", "update_display_data")]
+    if shown:  # one output, updated in place, ending with the final counts
+        assert len(outputs) == 1 and re.fullmatch(r"registries 3/3, repositories (\d+)/\1, [\d,]+ rows, 0 errors",
+                                                  lines[0]), outputs
+    else:
+        assert outputs == []

@@ -67,3 +67,10 @@ def test_every_emulator_fault_is_documented():
     knobs = knobs[:knobs.index("\n\n")]
     for fault in FAULTS:
         assert f"`{fault.name}`" in knobs, fault.name
+
+
+def test_the_readme_opens_with_a_picture_of_the_reports_first_screen():
+    image = re.search(r"!\[[^\]]+\]\((docs/[\w-]+\.png)\)", README[:README.index("## Set up")])
+    assert image, "a screenshot before the set-up section"
+    png = ROOT / image.group(1)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size < 300_000

@@ -1,0 +1,80 @@
+"""`headline`: the handful of numbers a reader needs first, each computed the honest way (savings from the
+bytes a purge frees, never from summed image sizes)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from ..inventory import Inventory
+from .cost import cost, savings
+from .posture import posture
+from .storage import EXACT
+from .summary import summary
+
+
+def headline(inv: Inventory, plan: pl.DataFrame | None = None, *, rates: dict | None = None,
+             history=None) -> dict:
+    """The report's first numbers, as a dict:
+
+    - counts: registries, complete_registries, errors, repositories, manifests, images, tags, untagged;
+    - storage: logical_bytes (sum of image sizes), billed_bytes (what the registries bill);
+    - money (``rates``: :func:`acrlib.cost`'s keyword arguments; its currency, USD by default): monthly_cost,
+      overage_monthly, over_allowance (registries using more storage than their SKU includes);
+    - security: security_findings and registries_with_findings (:func:`acrlib.posture`);
+    - with a plan: stale_tags, stale_manifests, reclaimable_bytes (what deleting the plan frees),
+      reclaimable_exact (False: estimated from image sizes; collect with layers for exact bytes),
+      reclaimable_share (of billed bytes, None when nothing is billed), monthly_savings (only storage above an
+      allowance costs money, so this is often much less than the bytes suggest);
+    - with a :class:`~acrlib.History` of two or more snapshots: soonest_full_registry and soonest_full_on, the
+      first registry to run out of included storage at its recent growth (None when none is growing into it).
+    """
+    rates = rates or {}
+    regs = summary(inv, plan).registries
+    costs = cost(inv, **rates)
+    found = posture(inv)
+    numbers: dict = {
+        "registries": regs.height,
+        "complete_registries": int((regs["status"] == "complete").sum()),
+        "errors": inv.errors.height,
+    }
+    for column in ("repositories", "manifests", "images", "tags", "untagged", "logical_bytes", "billed_bytes"):
+        numbers[column] = int(regs[column].fill_null(0).sum())
+    numbers.update(
+        monthly_cost=float(costs["monthly"].fill_null(0).sum()),
+        overage_monthly=float(costs["overage_monthly"].fill_null(0).sum()),
+        over_allowance=int((costs["overage_gib"] > 0).sum()),
+        security_findings=found.height,
+        registries_with_findings=found["registry"].n_unique(),
+    )
+    if plan is not None:
+        from .storage import reclaimable
+
+        freed = reclaimable(inv, plan).registries
+        billed = numbers["billed_bytes"]
+        total = int(freed["reclaimable_bytes"].sum())
+        numbers.update(
+            stale_tags=int(regs["stale_tags"].sum()),
+            stale_manifests=int(regs["stale_manifests"].sum()),
+            reclaimable_bytes=total,
+            reclaimable_exact=bool((freed["basis"] == EXACT).all()),
+            reclaimable_share=total / billed if billed else None,
+            monthly_savings=float(savings(inv, freed, **rates)["monthly_savings"].fill_null(0).sum()),
+        )
+    numbers["soonest_full_registry"], numbers["soonest_full_on"] = soonest_full(history)
+    return numbers
+
+
+def soonest_full(history) -> tuple[str | None, dt.datetime | None]:
+    """The registry that runs out of its included storage first at its recent growth, and when (``None, None``
+    without two snapshots, or when no registry under its allowance is growing into it)."""
+    if history is None or len(history) < 2:
+        return None, None
+    from .history import projection
+
+    ahead = projection(history).filter(pl.col("full_on").is_not_null(), pl.col("days_until_full") > 0)
+    if ahead.height == 0:
+        return None, None
+    first = ahead.sort("full_on", "registry").row(0, named=True)
+    return first["registry"], first["full_on"]

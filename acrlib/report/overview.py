@@ -1,0 +1,269 @@
+"""The report's first screen: what was read, a few headline tiles, the key findings in sentences ranked by
+impact, and the table of contents. Everything it shows is computed by the analysis wing; this module only
+chooses, words and lays it out (every name from a server is escaped)."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+import polars as pl
+
+from ..analysis.headline import headline
+from ..analysis.posture import posture
+from ..analysis.storage import reclaimable, storage
+from ..analysis.summary import collection_status
+from ..analysis.usage import in_use, unused
+from ..inventory import Inventory
+from . import format as fmt
+
+# The report notebook's sections, in order: the table of contents, and the targets findings link to (a test
+# checks the notebook's "## " headings are exactly these).
+SECTIONS = (
+    "Purge plan", "Reclaimable storage", "Cost", "In use", "Usage", "Security posture", "Storage per registry",
+    "Storage truth", "Trends", "Images and tags per registry", "Age of tags", "Fleet duplicates",
+    "Architectures and operating systems", "Artifact kinds", "Collection errors",
+)
+
+# Posture findings that expose images or credentials, worth a key finding (the rest stay in their section).
+SERIOUS = ("anonymous pull enabled", "admin user enabled", "public network access")
+
+
+def anchor(section: str) -> str:
+    """The id nbconvert and JupyterLab give a ``## section`` heading."""
+    if section not in SECTIONS:
+        raise ValueError(f"no report section {section!r}")
+    return section.replace(" ", "-")
+
+
+@dataclass(frozen=True)
+class Tile:
+    label: str
+    value: str
+    detail: str
+    section: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A sentence for the key findings. ``rank``: 0 collection gaps (they qualify every number), 1 money,
+    2 risk, 3 storage and hygiene; ``weight`` orders findings within a rank (USD per month, or bytes)."""
+
+    rank: int
+    weight: float
+    sentence: str
+    section: str
+
+
+def _names(values, limit: int = 3) -> str:
+    values = list(values)
+    shown = ", ".join(values[:limit])
+    return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
+def tiles(numbers: dict, *, stale_days: int, keep: int, currency: str = "USD") -> list[Tile]:
+    """Four to six headline tiles from :func:`acrlib.headline`'s numbers (the plan tiles need a plan)."""
+    out = [
+        Tile("Billed storage", fmt.size(numbers["billed_bytes"]),
+             f"{_plural(numbers['registries'], 'registry', 'registries')}, "
+             f"{_plural(numbers['manifests'], 'manifest')}", "Storage truth"),
+        Tile("Monthly cost", fmt.money(numbers["monthly_cost"], currency),
+             f"{currency}: SKU base rates plus storage above the included allowance", "Cost"),
+    ]
+    if "reclaimable_bytes" in numbers:
+        share = numbers["reclaimable_share"]
+        detail = (f"{fmt.share(share) if share is not None else 'n/a'} of billed; saves "
+                  f"{fmt.money(numbers['monthly_savings'], currency)} a month")
+        if not numbers["reclaimable_exact"]:
+            detail += " (estimated from image sizes)"
+        out.append(Tile("Reclaimable by the purge plan", fmt.size(numbers["reclaimable_bytes"]), detail,
+                        "Reclaimable storage"))
+        out.append(Tile("Stale tags", fmt.count(numbers["stale_tags"]),
+                        f"older than {stale_days} days, the newest {keep} per repository kept", "Purge plan"))
+    out.append(Tile("Security findings", fmt.count(numbers["security_findings"]),
+                    f"on {numbers['registries_with_findings']} of "
+                    f"{_plural(numbers['registries'], 'registry', 'registries')}", "Security posture"))
+    if numbers["over_allowance"]:
+        out.append(Tile("Over included storage", _plural(numbers["over_allowance"], "registry", "registries"),
+                        f"pay for storage above their SKU's allowance now: "
+                        f"{fmt.money(numbers['overage_monthly'], currency)} a month", "Cost"))
+    elif numbers.get("soonest_full_on") is not None:
+        out.append(Tile("Included storage runs out", f"{numbers['soonest_full_on']:%Y-%m-%d}",
+                        f"{numbers['soonest_full_registry']} first, at its growth of the last 30 days", "Trends"))
+    else:
+        out.append(Tile("Included storage", "no end in sight",
+                        "no registry is growing into its allowance (trends need two snapshots)", "Trends"))
+    return out
+
+
+def findings(inv: Inventory, plan: pl.DataFrame | None, numbers: dict, *, rates: dict | None = None,
+             currency: str = "USD", activity_days: int = 90, stale_days: int = 90) -> list[Finding]:
+    """Every key finding that applies, best first (see :class:`Finding` for the order)."""
+    from ..analysis.cost import cost
+
+    found: list[Finding] = []
+    status = collection_status(inv)
+    gaps = status.filter(pl.col("status") != "complete")
+    if gaps.height:
+        found.append(Finding(0, inv.errors.height, (
+            f"{_plural(gaps.height, 'registry was', 'registries were')} not read completely "
+            f"({_names(gaps['registry'])}): their numbers below are lower bounds; the collection logged "
+            f"{_plural(inv.errors.height, 'error')}."), "Collection errors"))
+    elif inv.errors.height:
+        stages = inv.errors.group_by("stage").len().sort("len", "stage", descending=[True, False])
+        parts = ", ".join(f"{n:,} reading {stage}" for stage, n in stages.iter_rows())
+        found.append(Finding(0, inv.errors.height, (
+            f"Every registry was read completely, but the collection logged {_plural(inv.errors.height, 'error')} "
+            f"({parts}): what those would have shown is missing."), "Collection errors"))
+    costs = cost(inv, **(rates or {}))
+    over = costs.filter(pl.col("overage_gib") > 0).sort("overage_monthly", descending=True)
+    if over.height:
+        top = over.row(0, named=True)
+        found.append(Finding(1, float(over["overage_monthly"].sum()), (
+            f"{_plural(over.height, 'registry is', 'registries are')} over the storage their SKU includes, costing "
+            f"{fmt.money(over['overage_monthly'].sum(), currency)} a month; {top['registry']} the most, "
+            f"{fmt.size(top['overage_gib'] * fmt.GIB)} over."), "Cost"))
+    if plan is not None and numbers.get("reclaimable_bytes"):
+        estimate = "" if numbers["reclaimable_exact"] else ", estimated from image sizes"
+        share = numbers["reclaimable_share"]
+        found.append(Finding(1, numbers["monthly_savings"], (
+            f"The purge plan deletes {_plural(numbers['stale_tags'], 'tag')} and "
+            f"{_plural(numbers['stale_manifests'], 'manifest')} and frees {fmt.size(numbers['reclaimable_bytes'])}"
+            f"{f' ({fmt.share(share)} of billed storage{estimate})' if share is not None else estimate}; "
+            f"that saves {fmt.money(numbers['monthly_savings'], currency)} a month"
+            f"{_no_savings(numbers)}."),
+            "Reclaimable storage"))
+    stored = storage(inv).repositories
+    billed = numbers["billed_bytes"]
+    if stored.height and billed:
+        top = stored.sort("unique_bytes", descending=True, nulls_last=True).row(0, named=True)
+        if top["unique_bytes"]:
+            frees = ""
+            if plan is not None:
+                there = reclaimable(inv, plan).repositories.filter(
+                    (pl.col("registry") == top["registry"]) & (pl.col("repository") == top["repository"]))
+                freed = int(there["reclaimable_bytes"].sum()) if there.height else 0
+                frees = f"; the plan frees {fmt.size(freed)} there" if freed else "; the plan frees nothing there"
+            found.append(Finding(3, float(top["unique_bytes"]), (
+                f"{top['registry']}/{top['repository']} holds the largest share of storage: "
+                f"{fmt.size(top['unique_bytes'])}, {fmt.share(top['unique_bytes'] / billed)} of all billed storage"
+                f"{frees}."), "Storage truth"))
+    serious = posture(inv).filter(pl.col("finding").is_in(SERIOUS))
+    if serious.height:
+        parts = [f"{name} on {_names(group['registry'])}"
+                 for (name,), group in serious.group_by("finding", maintain_order=True)]
+        found.append(Finding(2, serious.height, f"Security posture: {'; '.join(parts)}.", "Security posture"))
+    if inv.deployments.height:
+        running = in_use(inv, older_than_days=stale_days)
+        drift = running.drift
+        if drift.height:
+            found.append(Finding(2, drift.height, (
+                f"{_plural(drift.height, 'deployment names', 'deployments name')} a tag that moved or an image "
+                f"that is gone from its registry: the next restart runs something else or fails."), "In use"))
+        if running.old.height:
+            found.append(Finding(3, running.old.height, (
+                f"{_plural(running.old.height, 'image')} older than {stale_days} days still "
+                f"{'runs' if running.old.height == 1 else 'run'}: the plan keeps "
+                f"{'it' if running.old.height == 1 else 'them'}, and {'it' if running.old.height == 1 else 'they'} "
+                f"may lack recent fixes."), "In use"))
+        if running.outside.height:
+            found.append(Finding(3, running.outside.height, (
+                f"{_plural(running.outside.height, 'image')} {'runs' if running.outside.height == 1 else 'run'} "
+                f"from registries outside the tenant ({_names(running.outside['host'].unique().sort())})."),
+                "In use"))
+    if inv.activity_sources.height:
+        used = unused(inv, days=max(activity_days, 1)).registries
+        logged = used.filter(pl.col("never_pulled").is_not_null())
+        silent = used.filter(pl.col("never_pulled").is_null())
+        never = int(logged["never_pulled"].sum()) if logged.height else 0
+        if never:
+            found.append(Finding(3, float(logged["never_pulled_bytes"].sum()), (
+                f"{_plural(never, 'image')} in the {_plural(logged.height, 'registry', 'registries')} with pull logs "
+                f"{'was' if never == 1 else 'were'} never pulled in their logs' window "
+                f"({fmt.size(int(logged['never_pulled_bytes'].sum()))} of image sizes)."), "Usage"))
+        if silent.height:
+            found.append(Finding(3, 0.0, (
+                f"{_plural(silent.height, 'registry sends', 'registries send')} no pull logs "
+                f"({_names(silent['registry'])}): what is unused there is unknown."), "Usage"))
+    found.sort(key=lambda f: (f.rank, -f.weight))
+    if len(found) < 3:  # a tidy tenant: say so, so the reader knows it was checked
+        if not gaps.height and not inv.errors.height:
+            found.append(Finding(4, 0.0, f"All {_plural(status.height, 'registry was', 'registries were')} read "
+                                         "completely, with no collection errors.", "Collection errors"))
+        if not serious.height:
+            found.append(Finding(4, 0.0, "No registry allows anonymous pull, has its admin user enabled or is open "
+                                         "to every network.", "Security posture"))
+        found.append(Finding(4, 0.0, f"Billed storage is {fmt.size(billed)}, costing "
+                                     f"{fmt.money(numbers['monthly_cost'], currency)} a month.", "Cost"))
+    return found
+
+
+STYLE = """<style>
+.acrlib-scope { color: #555; margin: 0 0 12px; }
+.acrlib-tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(160px, 1fr)); gap: 10px; }
+.acrlib-tile { display: flex; flex-direction: column; gap: 4px; padding: 12px 14px; border: 1px solid #d0d7de;
+  border-radius: 8px; background: #f6f8fa; color: inherit; text-decoration: none; }
+.acrlib-tile:hover { border-color: #0969da; }
+.acrlib-tile-label { font-size: 0.85em; color: #555; }
+.acrlib-tile-value { font-size: 1.6em; font-weight: 600; }
+.acrlib-tile-detail { font-size: 0.8em; color: #555; }
+.acrlib-findings li { margin: 0 0 6px; }
+.acrlib-contents ol { columns: 2 220px; }
+</style>"""
+
+
+def _no_savings(numbers: dict) -> str:
+    if numbers["monthly_savings"]:
+        return ""
+    if numbers["over_allowance"]:
+        return ", since it frees nothing in the registries that pay for storage above their allowance"
+    return ", since no registry pays for storage above its allowance"
+
+
+class FirstScreen:
+    """Scope, tiles, key findings and contents, as HTML (notebooks and the exported report) and as text."""
+
+    def __init__(self, scope: str, tiles: list[Tile], findings: list[Finding], sections: tuple[str, ...] = SECTIONS):
+        self.scope = scope
+        self.tiles = tiles
+        self.findings = findings
+        self.sections = sections
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        tiles = "".join(
+            f'<a class="acrlib-tile" href="#{anchor(t.section)}"><span class="acrlib-tile-label">{esc(t.label)}'
+            f'</span><span class="acrlib-tile-value">{esc(t.value)}</span>'
+            f'<span class="acrlib-tile-detail">{esc(t.detail)}</span></a>' for t in self.tiles)
+        items = "".join(f'<li>{esc(f.sentence)} <a href="#{anchor(f.section)}">{esc(f.section)}</a></li>'
+                        for f in self.findings)
+        contents = "".join(f'<li><a href="#{anchor(s)}">{esc(s)}</a></li>' for s in self.sections)
+        return (f'{STYLE}<div class="acrlib-first-screen"><p class="acrlib-scope">{esc(self.scope)}</p>'
+                f'<div class="acrlib-tiles">{tiles}</div>'
+                f'<h3 id="Key-findings">Key findings</h3><ol class="acrlib-findings">{items}</ol>'
+                f'<details class="acrlib-contents" open><summary>Contents</summary><ol>{contents}</ol></details>'
+                f"</div>")
+
+    def __repr__(self) -> str:
+        lines = [self.scope, ""]
+        lines += [f"{t.label}: {t.value} ({t.detail})" for t in self.tiles]
+        lines += ["", "Key findings:"] + [f"{i}. {f.sentence}" for i, f in enumerate(self.findings, 1)]
+        return "\n".join(lines)
+
+
+def first_screen(inv: Inventory, plan: pl.DataFrame | None, *, source: str, rates: dict | None = None,
+                 history=None, stale_days: int = 90, keep: int = 3, activity_days: int = 90,
+                 currency: str = "USD", max_findings: int = 7) -> FirstScreen:
+    """The first screen of the report for ``inv`` and its purge ``plan``."""
+    numbers = headline(inv, plan, rates=rates, history=history)
+    subscriptions = inv.registries["subscription_id"].n_unique()
+    scope = (f"{source}: {_plural(numbers['registries'], 'registry', 'registries')} in "
+             f"{_plural(subscriptions, 'subscription')}, collected {inv.collected_at:%Y-%m-%d %H:%M} UTC")
+    ranked = findings(inv, plan, numbers, rates=rates, currency=currency, activity_days=activity_days,
+                      stale_days=stale_days)
+    return FirstScreen(scope, tiles(numbers, stale_days=stale_days, keep=keep, currency=currency),
+                       ranked[:max_findings])
