@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# Azurite (Microsoft's Azure Storage emulator, from npm, version pinned in tests/azurite) for the storage tests
+AZURITE := tests/azurite/node_modules/.installed-stamp
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,6 +14,10 @@ $(STAMP): pyproject.toml
 	@# notebooks/ stays without outputs even when JupyterLab saves them (.gitattributes names the filter)
 	if git rev-parse --git-dir >/dev/null 2>&1; then $(BIN)/nbstripout --install --python $(abspath $(BIN))/python; fi
 	touch $(STAMP)
+
+$(AZURITE): tests/azurite/package.json tests/azurite/package-lock.json
+	npm ci --prefix tests/azurite --no-audit --no-fund --loglevel=error
+	touch $(AZURITE)
 
 .PHONY: install report test test-fast lint format docs screenshot bench clean
 
@@ -23,8 +29,8 @@ report: $(STAMP)
 	@echo "open reports/acr_report.html in a browser"
 
 ## ruff, then the whole pytest suite (browser tests need Debian's chromium; .ci/run installs it)
-test: $(STAMP)
-	$(BIN)/ruff check acrlib tests benchmarks docs
+test: $(STAMP) $(AZURITE)
+	$(BIN)/ruff check acrlib tests benchmarks docs examples
 	$(BIN)/python -m pytest
 
 ## the unit lane alone: in-process, no emulator process, under 30 s
@@ -40,7 +46,7 @@ screenshot: $(STAMP)
 	$(BIN)/python docs/screenshot.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check acrlib tests benchmarks docs
+	$(BIN)/ruff check acrlib tests benchmarks docs examples
 
 format: $(STAMP)
 	$(BIN)/ruff format acrlib tests benchmarks

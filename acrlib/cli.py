@@ -12,6 +12,7 @@ from pathlib import Path
 from acrlib._version import __version__
 
 DEFAULT_SOURCE = "azure"  # acrlib.sources.DEFAULT, without importing polars for --help
+FALLBACK = "acrlib-snapshots"  # where collect keeps a snapshot its --out URL refused
 
 # Escape sequences (colours, cursor moves, window titles), then any other C0 or C1 control character.
 _ESCAPES = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b\[[0-?]*[ -/]*[@-~]|\x1b.?|\x9b[0-?]*[ -/]*[@-~]")
@@ -25,8 +26,17 @@ def printable(value) -> str:
     return _CONTROLS.sub(" ", _ESCAPES.sub("", str(value)))
 
 
-def _output_folder(out: str) -> Path:
-    """``out`` as a folder to write into, refused before any work when it is an existing file."""
+def _is_url(text: str | None) -> bool:
+    return bool(text) and text.lower().startswith(("az://", "abfs://", "abfss://"))  # acrlib.locations.is_url
+
+
+def _output_folder(out: str):
+    """``out`` as a folder to write into, refused before any work when it is an existing file or a malformed
+    storage URL."""
+    if _is_url(out):
+        from acrlib import locations
+
+        return locations.parse(out).url
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder")
@@ -76,8 +86,16 @@ def _collect(args: argparse.Namespace) -> int:
     inventory = sources.load(source, subscriptions=args.subscription or None,
                              registries=args.registry or None, progress=False if args.no_progress else None,
                              layers=args.layers, referrers=args.referrers, activity_days=args.activity_days,
-                             deployments=args.deployments, aks_run_command=args.aks_run_command)
-    path = inventory.to_parquet(out)
+                             deployments=args.deployments, aks_run_command=args.aks_run_command,
+                             previous=args.previous)
+    from acrlib.errors import StorageError
+
+    try:
+        path = inventory.to_parquet(out)
+    except StorageError as e:  # the collection is not lost: it is kept here, to upload later
+        path = inventory.to_parquet(FALLBACK)
+        print(f"acrlib collect: {printable(e)}; the snapshot is kept in {path} instead", file=sys.stderr)
+        return 1
     print(inventory)
     for row in inventory.registries.select("registry", "status", "repository_count").iter_rows():
         print(f"  {printable(row[0]):<30} {row[1]:<9} {row[2] if row[2] is not None else '-':>6} repositories")
@@ -102,12 +120,20 @@ def _parameter_list(notebook: str | None) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from acrlib.report.run import skip_slow_imports
+
+    skip_slow_imports()  # this process only runs the report
     from acrlib import report, sources
     from acrlib.errors import ReportError
 
     if args.list_parameters:
         return _parameter_list(args.notebook)
     source = sources.parse(args.source)
+    publish = args.publish
+    if _is_url(args.out):  # --out az://...: made in reports/ (kept: a build artifact), then published there
+        publish, args.out = publish or args.out, "reports"
+    if publish:
+        _output_folder(publish)  # a malformed URL is named before the report runs
     out = _output_folder(args.out)
     declared = report.declared_parameters(args.notebook)
     parameters = {}
@@ -123,11 +149,20 @@ def _report(args: argparse.Namespace) -> int:
         if e.html is None:
             raise
         print(e.html)
+        _publish(e.html, publish)
         print(f"acrlib report: {len(e.sections)} section(s) failed: {', '.join(map(printable, e.sections))}; "
-              "each shows an error box in the report", file=sys.stderr)
+              f"each shows an error box in the report ({printable(e)})", file=sys.stderr)
         return 1
     print(html)
+    _publish(html, publish)
     return 0
+
+
+def _publish(html, url: str | None) -> None:
+    if url:
+        from acrlib import report
+
+        print(report.publish(html, url))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     col = commands.add_parser("collect", help="collect every registry, repository, manifest and tag into a snapshot")
-    col.add_argument("--out", required=True, help="snapshot root directory (a snapshot=<time> folder is added)")
+    col.add_argument("--out", required=True, help="snapshot root: a folder, az://CONTAINER/PATH or "
+                     "abfs://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH (a snapshot=<time> folder is added)")
     col.add_argument("--source", default=DEFAULT_SOURCE, help=f"{DEFAULT_SOURCE} (default) or emulator:PRESET")
     col.add_argument("--subscription", action="append", help="subscription id to search (repeatable)")
     col.add_argument("--registry", action="append", help="registry name (repeatable)")
@@ -151,16 +187,25 @@ def build_parser() -> argparse.ArgumentParser:
     col.add_argument("--aks-run-command", action="store_true",
                      help="list the pods of AKS clusters without Container Insights through the AKS run command: "
                           "THIS CREATES A POD IN EACH SUCH CLUSTER (off by default)")
+    col.add_argument("--previous", metavar="SNAPSHOT",
+                     help="an earlier snapshot (folder, root or storage URL) of the same tenant: only new digests' "
+                          "children and manifest bytes are fetched")
     col.add_argument("--no-progress", action="store_true",
                      help="no progress bar (there is none anyway when stderr is not a terminal)")
     col.set_defaults(func=_collect)
 
     rep = commands.add_parser("report", help="run the report notebook and export it to HTML")
     rep.add_argument("--source", default=DEFAULT_SOURCE,
-                     help=f"{DEFAULT_SOURCE} (default), emulator:PRESET (the embedded emulator) or a snapshot folder")
+                     help=f"{DEFAULT_SOURCE} (default), emulator:PRESET (the embedded emulator) or a snapshot "
+                          "(folder or storage URL)")
     rep.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                      help="a notebook parameter (repeatable), e.g. -p stale_days 30")
-    rep.add_argument("--out", default="reports", help="output folder (default reports/)")
+    rep.add_argument("--out", default="reports",
+                     help="output folder (default reports/), or an az:// / abfs:// URL: made in reports/, then "
+                          "published there (as --publish)")
+    rep.add_argument("--publish", metavar="URL",
+                     help="also upload the HTML (text/html) and the executed notebook to this az:// or abfs:// "
+                          "folder, e.g. az://$web/acr for the storage account's static website; prints the address")
     rep.add_argument("--timeout", type=positive_seconds, default=1800, help="seconds a cell may run (default 1800)")
     rep.add_argument("--notebook", help="run this copy of the report notebook instead of acrlib's own")
     rep.add_argument("--list-parameters", action="store_true",
@@ -182,14 +227,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # azure-identity logs each credential it tried; the one line below says what to do instead
     logging.getLogger("azure.identity").setLevel(logging.ERROR)
-    from acrlib.errors import ReportError, RequestFailed, SignInRequired, SnapshotError
+    from acrlib.errors import ReportError, RequestFailed, SignInRequired, SnapshotError, StorageError
 
     try:
         return args.func(args)
     except (ValueError, SignInRequired) as e:  # bad input or no sign-in: one clear line, no traceback
         print(f"acrlib {args.command}: error: {printable(e)}", file=sys.stderr)
         return 2
-    except (ReportError, RequestFailed, SnapshotError) as e:  # the report, a service or a snapshot failed
+    except (ReportError, RequestFailed, SnapshotError, StorageError) as e:  # the report, a service, a snapshot or
+        # a storage account failed
         print(f"acrlib {args.command}: {printable(e)}", file=sys.stderr)
         return 1
 

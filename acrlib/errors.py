@@ -10,6 +10,8 @@
     │   └── RegistryError        a registry's data plane
     │       └── TokenError       a registry's token service (/oauth2/exchange, /oauth2/token)
     ├── SnapshotError            a snapshot folder that cannot be read as one
+    ├── StorageError             a storage account (snapshots, history, published reports) refused or failed:
+    │                            one line naming the URL and the missing permission
     └── ReportError              a cell of the report notebook failed
 
 A failure during a collection is not raised: it becomes a row of the ``errors`` table (``RequestFailed``
@@ -101,3 +103,8 @@ class ReportError(AcrlibError):
         super().__init__(message)
         self.html = html
         self.sections = tuple(sections)
+
+
+class StorageError(AcrlibError):
+    """A storage location (``az://``, ``abfs://``) could not be read or written: the message is one line naming
+    the URL, what was being done and, where Azure says so, the permission that is missing."""

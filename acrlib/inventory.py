@@ -11,6 +11,9 @@ import polars as pl
 
 from . import schema, snapshots
 
+# metadata key: why this collection could not be added to its history (set by sources, shown by the report)
+HISTORY_ERROR = "history_error"
+
 
 @dataclass
 class Inventory:
@@ -59,13 +62,15 @@ class Inventory:
         """True when every registry was collected without an error."""
         return self.errors.height == 0 and bool((self.registries["status"] == "complete").all())
 
-    def to_parquet(self, root: str | os.PathLike) -> Path:
-        """Write this inventory as one snapshot under ``root``; returns the snapshot folder."""
-        return snapshots.write(root, self.tables(), self.collected_at, self.metadata)
+    def to_parquet(self, root: str | os.PathLike, *, credential=None) -> Path | str:
+        """Write this inventory as one snapshot under ``root``: a folder, or a folder in Blob Storage
+        (``az://CONTAINER/PATH``, ``abfs://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH``; see
+        :mod:`acrlib.locations` for the credentials). Returns the snapshot folder (a ``Path``, or the URL)."""
+        return snapshots.write(root, self.tables(), self.collected_at, self.metadata, credential=credential)
 
     @classmethod
-    def read_parquet(cls, path: str | os.PathLike) -> Inventory:
-        """Read a snapshot folder, or the latest snapshot under a root of snapshots."""
-        snapshot = snapshots.locate(path)
+    def read_parquet(cls, path: str | os.PathLike, *, credential=None) -> Inventory:
+        """Read a snapshot folder, or the latest snapshot under a root of snapshots (local or a storage URL)."""
+        snapshot = snapshots.locate(path, credential=credential)
         tables, meta = snapshots.read(snapshot)
         return cls.from_tables(tables, collected_at=snapshot.collected_at, metadata=meta)

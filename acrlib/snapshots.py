@@ -1,17 +1,22 @@
-"""Snapshots on disk: the one module that knows their folder layout.
+"""Snapshots: the one module that knows their layout, in a local folder or in Blob Storage (:mod:`locations`).
 
 A snapshot is a folder ``snapshot=<UTC time>/`` holding one Parquet file per table and ``inventory.json``
 (collection time, row counts and settings). Many snapshots under one root form a Hive-partitioned dataset
 that other engines read too, e.g. DuckDB: ``read_parquet('root/*/manifests.parquet', hive_partitioning=1)``.
-A snapshot is written to a hidden temporary folder and renamed into place, so a reader never sees half of one;
-temporary folders a killed writer left behind are removed by the next write once they are an hour old. A
-reader checks every table against the row counts ``inventory.json`` records, so a missing, truncated or
-swapped file is an error naming it, never a silently smaller inventory.
+
+Nobody ever sees half a snapshot. On a local disk it is written to a hidden temporary folder and renamed into
+place; temporary folders a killed writer left behind are removed by the next write once they are an hour old.
+An object store has no rename: there the tables are written under the final prefix and ``inventory.json`` last,
+as the commit marker; readers list only snapshots whose marker exists, and the next write removes unmarked
+prefixes older than an hour. Either way a reader checks every table against the row counts ``inventory.json``
+records, so a missing, truncated or swapped file is an error naming it, never a silently smaller inventory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import json
 import os
 import shutil
@@ -22,8 +27,8 @@ from pathlib import Path
 
 import polars as pl
 
-from . import schema
-from .errors import SnapshotError
+from . import locations, schema
+from .errors import SnapshotError, StorageError
 
 META_FILE = "inventory.json"
 PREFIX = "snapshot="
@@ -31,148 +36,215 @@ SCHEMA_VERSION = 1
 LEFTOVER_AGE_S = 3600
 
 
+Place = str | os.PathLike | locations.Location
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """A complete snapshot folder and the collection time its ``inventory.json`` records."""
+    """A complete snapshot folder and the collection time its ``inventory.json`` records. ``path`` is a local
+    ``Path``, or the URL of one in Blob Storage."""
 
-    path: Path
+    location: locations.Location
     collected_at: dt.datetime
 
-    def file(self, table: str) -> Path:
-        return self.path / f"{table}.parquet"
+    @property
+    def path(self) -> Path | str:
+        return self.location.public()
+
+    def file(self, table: str) -> locations.Location:
+        return self.location / f"{table}.parquet"
 
 
 def folder_name(collected_at: dt.datetime) -> str:
     return PREFIX + collected_at.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def write(root: str | os.PathLike, tables: dict[str, pl.DataFrame], collected_at: dt.datetime,
-          metadata: dict) -> Path:
-    """Write ``tables`` as one snapshot under ``root``; returns its folder. ``FileExistsError`` when a snapshot
-    of the same collection time is there already."""
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
+def write(root: Place, tables: dict[str, pl.DataFrame], collected_at: dt.datetime, metadata: dict, *,
+          credential=None) -> Path | str:
+    """Write ``tables`` as one snapshot under ``root`` (a folder, or an ``az://`` / ``abfs://`` URL); returns its
+    folder (a ``Path``, or the URL). ``FileExistsError`` when a snapshot of the same collection time is there
+    already; :class:`~acrlib.errors.StorageError` when a storage account refuses."""
+    root = locations.parse(root, credential=credential)
+    meta = {"collected_at": collected_at.isoformat(), "schema_version": SCHEMA_VERSION,
+            "tables": {name: df.height for name, df in tables.items()}, **metadata}
+    marker = json.dumps(meta, indent=2, default=str).encode()
+    if root.remote:
+        return _write_remote(root, tables, collected_at, marker)
+    base = Path(root.path)
+    base.mkdir(parents=True, exist_ok=True)
     remove_leftovers(root)
-    final = root / folder_name(collected_at)
+    final = base / folder_name(collected_at)
     if final.exists():
         raise FileExistsError(f"a snapshot for {collected_at.isoformat()} already exists: {final}")
-    tmp = root / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp = base / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
         for name, df in tables.items():
             df.write_parquet(tmp / f"{name}.parquet", statistics=True)
-        meta = {"collected_at": collected_at.isoformat(), "schema_version": SCHEMA_VERSION,
-                "tables": {name: df.height for name, df in tables.items()}, **metadata}
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+        (tmp / META_FILE).write_bytes(marker)
         _fsync_dir(tmp)
         os.rename(tmp, final)
-        _fsync_dir(root)
+        _fsync_dir(base)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
 
 
-def remove_leftovers(root: Path, older_than_s: float = LEFTOVER_AGE_S) -> list[Path]:
-    """Remove temporary snapshot folders (from a writer killed mid-write) older than ``older_than_s``."""
+def _write_remote(root: locations.Location, tables: dict[str, pl.DataFrame], collected_at: dt.datetime,
+                  marker: bytes) -> str:
+    """Tables under the final prefix, ``inventory.json`` last: until it exists, readers do not see the snapshot."""
+    root.check_container()
+    remove_leftovers(root)
+    final = root / folder_name(collected_at)
+    if (final / META_FILE).is_file():
+        raise FileExistsError(f"a snapshot for {collected_at.isoformat()} already exists: {final}")
+    try:
+        for name, df in tables.items():
+            buffer = io.BytesIO()
+            df.write_parquet(buffer, statistics=True)
+            (final / f"{name}.parquet").write_bytes(buffer.getvalue())
+        (final / META_FILE).write_bytes(marker, content_type="application/json")
+    except BaseException:
+        with contextlib.suppress(Exception):  # the write failed already; the next write removes what is left
+            final.remove()
+        raise
+    return final.url
+
+
+def remove_leftovers(root: Place, older_than_s: float | None = None) -> list[str]:
+    """Remove what a writer killed mid-write left behind once it is older than ``older_than_s``: temporary
+    folders on a local disk, snapshot prefixes without ``inventory.json`` in Blob Storage (default age:
+    ``LEFTOVER_AGE_S``, an hour: a younger one may be a writer still at work)."""
+    root = locations.parse(root)
+    older_than_s = LEFTOVER_AGE_S if older_than_s is None else older_than_s
     removed = []
-    for path in root.glob(f".{PREFIX}*.tmp-*"):
-        try:
-            old = time.time() - path.stat().st_mtime > older_than_s
-        except FileNotFoundError:
+    for name, is_dir in root.children():
+        if not is_dir:
             continue
-        if old and path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
+        leftover = root / name
+        if root.remote:
+            if not name.startswith(PREFIX) or (leftover / META_FILE).is_file():
+                continue
+        elif not (name.startswith(f".{PREFIX}") and ".tmp-" in name):
+            continue
+        written = leftover.modified()
+        if written is not None and time.time() - written > older_than_s:
+            leftover.remove()
+            removed.append(str(leftover))
     return removed
 
 
-def _meta(path: Path) -> dict:
+def _meta(where: locations.Location) -> dict:
+    record = where / META_FILE
     try:
-        meta = json.loads((path / META_FILE).read_text())
+        meta = json.loads(record.read_bytes())
         dt.datetime.fromisoformat(meta["collected_at"])
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise SnapshotError(f"{path / META_FILE} is not a readable acrlib snapshot record: {e}") from None
+        raise SnapshotError(f"{record} is not a readable acrlib snapshot record: {e}") from None
     return meta
 
 
-def is_snapshot(path: str | os.PathLike) -> bool:
-    return (Path(path) / META_FILE).is_file()
+def schema_version(path: Place) -> int | None:
+    """The snapshot schema version the snapshot at ``path`` records."""
+    return _meta(locations.parse(path)).get("schema_version")
 
 
-def find(root: str | os.PathLike) -> list[Snapshot]:
-    """Complete snapshots under ``root``, oldest first by the collection time each records (temporary
-    folders are ignored)."""
-    root = Path(root)
+def is_snapshot(path: Place) -> bool:
+    return (locations.parse(path) / META_FILE).is_file()
+
+
+def find(root: Place, *, credential=None) -> list[Snapshot]:
+    """Complete snapshots under ``root``, oldest first by the collection time each records (temporary folders,
+    and prefixes whose ``inventory.json`` is not written yet, are ignored)."""
+    root = locations.parse(root, credential=credential)
     found = []
-    for path in root.glob(f"{PREFIX}*"):
-        if path.is_dir() and is_snapshot(path):
-            found.append(Snapshot(path, dt.datetime.fromisoformat(_meta(path)["collected_at"])))
+    for name, is_dir in root.children():
+        if is_dir and name.startswith(PREFIX) and is_snapshot(root / name):
+            found.append(Snapshot(root / name, dt.datetime.fromisoformat(_meta(root / name)["collected_at"])))
     return sorted(found, key=lambda s: s.collected_at)
 
 
-def locate(path: str | os.PathLike) -> Snapshot:
+def locate(path: Place, *, credential=None) -> Snapshot:
     """The snapshot at ``path``, or the latest one under ``path`` when it is a root of snapshots."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no snapshot at {path}")
-    if is_snapshot(path):
-        return Snapshot(path, dt.datetime.fromisoformat(_meta(path)["collected_at"]))
-    snapshots = find(path)
+    where = locations.parse(path, credential=credential)
+    if is_snapshot(where):
+        return Snapshot(where, dt.datetime.fromisoformat(_meta(where)["collected_at"]))
+    if not where.remote and not where.exists():
+        raise FileNotFoundError(f"no snapshot at {where}")
+    snapshots = find(where)
     if not snapshots:
-        raise FileNotFoundError(f"{path} holds no acrlib snapshot ({META_FILE} or {PREFIX}* folders)")
+        raise FileNotFoundError(f"{where} holds no acrlib snapshot ({META_FILE} or {PREFIX}* folders)")
     return snapshots[-1]
 
 
-def root_of(path: str | os.PathLike) -> Path:
+def root_of(path: Place, *, credential=None) -> locations.Location:
     """The root of snapshots ``path`` belongs to: its parent for a snapshot folder, else itself."""
-    path = Path(path)
-    return path.parent if is_snapshot(path) else path
+    where = locations.parse(path, credential=credential)
+    return where.parent if is_snapshot(where) else where
+
+
+def _read_table(file: locations.Location) -> pl.DataFrame:
+    if not file.remote:
+        return pl.read_parquet(file.path)
+    return pl.read_parquet(io.BytesIO(file.read_bytes()))
 
 
 def read(snapshot: Snapshot) -> tuple[dict[str, pl.DataFrame], dict]:
     """Every table of ``snapshot`` and its metadata (without the layout's own keys). Each table recorded in
     ``inventory.json`` must be there with its row count and columns (:class:`SnapshotError` naming the file);
     a table the snapshot predates is empty."""
-    meta = _meta(snapshot.path)
+    meta = _meta(snapshot.location)
     counts = meta.get("tables")
     if not isinstance(counts, dict):
-        raise SnapshotError(f"{snapshot.path / META_FILE} records no table row counts")
+        raise SnapshotError(f"{snapshot.location / META_FILE} records no table row counts")
     tables = {}
     for name in schema.TABLES:
         file = snapshot.file(name)
         if name not in counts:
             tables[name] = schema.empty(name)
             continue
-        try:
-            df = pl.read_parquet(file)
-        except FileNotFoundError:
-            raise SnapshotError(f"{file} is missing from the snapshot ({counts[name]:,} rows recorded)") from None
-        except Exception as e:  # polars' errors for a truncated or foreign file vary
-            raise SnapshotError(f"{file} cannot be read as Parquet: {e}") from None
-        if df.height != counts[name]:
-            raise SnapshotError(f"{file} has {df.height:,} rows where the snapshot recorded {counts[name]:,}: "
-                                "truncated or replaced")
-        # an older snapshot may lack columns added since; a file with foreign columns or without the table's key
-        # is another table's file
-        foreign = sorted(set(df.columns) - set(schema.TABLES[name]))
-        keyless = [c for c in schema.KEYS[name] if c not in df.columns]
-        if foreign or keyless:
-            raise SnapshotError(f"{file} is not a {name} table (columns {foreign[:4] or keyless[:4]} do not fit): "
-                                "is it another table's file?")
-        tables[name] = df
+        tables[name] = _checked(file, name, counts[name])
     for key in ("collected_at", "tables", "schema_version"):
         meta.pop(key, None)
     return tables, meta
 
 
+def _checked(file: locations.Location, name: str, count: int) -> pl.DataFrame:
+    """``file`` read as table ``name``, which must hold ``count`` rows and the table's columns."""
+    try:
+        df = _read_table(file)
+    except FileNotFoundError:
+        raise SnapshotError(f"{file} is missing from the snapshot ({count:,} rows recorded)") from None
+    except StorageError:
+        raise
+    except Exception as e:  # polars' errors for a truncated or foreign file vary
+        raise SnapshotError(f"{file} cannot be read as Parquet: {e}") from None
+    if df.height != count:
+        raise SnapshotError(f"{file} has {df.height:,} rows where the snapshot recorded {count:,}: "
+                            "truncated or replaced")
+    # an older snapshot may lack columns added since; a file with foreign columns or without the table's key
+    # is another table's file
+    foreign = sorted(set(df.columns) - set(schema.TABLES[name]))
+    keyless = [c for c in schema.KEYS[name] if c not in df.columns]
+    if foreign or keyless:
+        raise SnapshotError(f"{file} is not a {name} table (columns {foreign[:4] or keyless[:4]} do not fit): "
+                            "is it another table's file?")
+    return df
+
+
 def scan(snapshots: list[Snapshot], table: str) -> pl.LazyFrame:
-    """``table`` of every snapshot, lazily, with a ``collected_at`` column."""
+    """``table`` of every snapshot, lazily (a remote snapshot's table is read when this is called), with a
+    ``collected_at`` column."""
     schema.schema(table)  # names the known tables when wrong
     frames = []
     for snapshot in snapshots:
         file = snapshot.file(table)
-        frame = pl.scan_parquet(file) if file.exists() else schema.empty(table).lazy()
+        if not file.remote:
+            frame = pl.scan_parquet(file.path) if Path(file.path).exists() else schema.empty(table).lazy()
+        else:
+            counts = _meta(snapshot.location).get("tables") or {}
+            frame = _checked(file, table, counts[table]).lazy() if table in counts else schema.empty(table).lazy()
         frames.append(frame.with_columns(pl.lit(snapshot.collected_at, dtype=schema.TIME).alias("collected_at")))
     return pl.concat(frames, how="vertical")
 

@@ -3,7 +3,8 @@
 
 - ``azure``: collect from Azure with the default credential;
 - ``emulator:PRESET``: start the local emulator with that preset, collect from it, stop it;
-- anything else is a path: a snapshot folder, or a root of snapshots (its latest one).
+- anything else is a snapshot folder, or a root of snapshots (its latest one): a local path, or a storage URL
+  (``az://CONTAINER/PATH``, ``abfs://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH``; see :mod:`acrlib.locations`).
 
 Each form is recognised by its prefix, in one table (:data:`KINDS`). This module is the glue between the
 core and the wings, and the one place outside tests that may load the emulator, only for ``emulator:``.
@@ -18,11 +19,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import snapshots
+from . import locations, snapshots
 from .analysis.history import History
 from .collection import collect
 from .collection.options import check_filters
-from .inventory import Inventory
+from .errors import StorageError
+from .inventory import HISTORY_ERROR, Inventory
 
 AZURE = "azure"
 EMULATOR = "emulator"
@@ -39,7 +41,7 @@ class Source:
 
     kind: str
     preset: str | None = None
-    path: Path | None = None
+    path: Path | str | None = None  # a local Path, or a storage URL
 
     def __str__(self) -> str:
         if self.kind == EMULATOR:
@@ -75,6 +77,9 @@ def _emulator(text: str) -> Source:
 
 
 def _snapshot(text: str) -> Source:
+    if locations.is_url(text):
+        locations.parse(text)  # a malformed URL is named now, before any request
+        return Source(SNAPSHOT, path=text)
     path = Path(text).expanduser()
     if not path.exists():
         raise ValueError(f"source {text!r} is neither 'azure', 'emulator:PRESET' nor an existing snapshot path")
@@ -112,7 +117,7 @@ def load(source: str | Source, *, subscriptions=None, registries=None, progress:
         return collect(subscriptions=subscriptions, registries=registries, progress=progress, **collect_args)
     if source.kind == EMULATOR:
         return _from_emulator(source, 0, None, seed, subscriptions=subscriptions, registries=registries,
-                              progress=progress, **collect_args)
+                              progress=progress, **collect_args)[0]
     return Inventory.read_parquet(source.path)
 
 
@@ -130,33 +135,77 @@ def load_with_history(source: str | Source, *, history: str | None = None, weeks
     check_filters(subscriptions, registries)
     if isinstance(weeks, bool) or not isinstance(weeks, int) or weeks < 0:
         raise ValueError(f"weeks must be a whole number >= 0, not {weeks!r}")
+    if history is not None:
+        history = locations.parse(history)  # a malformed URL is named before any work
     if source.kind == AZURE:
+        failure = None
+        if history is not None and "previous" not in collect_args:
+            try:
+                collect_args["previous"] = latest_usable(history)
+            except StorageError as e:
+                failure = e  # collect in full; the report says the history was not updated
         inventory = collect(subscriptions=subscriptions, registries=registries, progress=progress, **collect_args)
-        if not history:
+        if history is None:
             return inventory, None
-        inventory.to_parquet(history)
-        return inventory, History(history)
+        return inventory, _join(inventory, history, failure)
     if source.kind == EMULATOR:
-        root = Path(history) if history else Path(tempfile.mkdtemp(prefix="acrlib-emulator-history-"))
-        if not history:
-            atexit.register(shutil.rmtree, root, True)
-        inventory = _from_emulator(source, weeks, root, seed, subscriptions=subscriptions, registries=registries,
-                                   progress=progress, **collect_args)
-        return inventory, History(root)
+        if history is None:
+            history = locations.parse(tempfile.mkdtemp(prefix="acrlib-emulator-history-"))
+            atexit.register(shutil.rmtree, history.path, True)
+        return _from_emulator(source, weeks, history, seed, subscriptions=subscriptions, registries=registries,
+                              progress=progress, **collect_args)
     inventory = Inventory.read_parquet(source.path)
     root = snapshots.root_of(source.path)
     return inventory, History(root) if snapshots.find(root) else None
 
 
-def _from_emulator(source: Source, weeks: int, root: Path | None, seed: int, *, progress, **collect_args
-                   ) -> Inventory:
+def _join(inventory: Inventory, history: locations.Location, failure: StorageError | None) -> History | None:
+    """Add ``inventory`` to ``history`` and read it back. When the history cannot be read or written, the
+    inventory is kept (the report is made from it) and ``inventory.metadata["history_error"]`` says why, in
+    one line naming the URL (:func:`history_error`)."""
+    if failure is None:
+        try:
+            inventory.to_parquet(history)
+            return History(history)
+        except StorageError as e:
+            failure = e
+    inventory.metadata[HISTORY_ERROR] = str(failure)
+    try:  # a reader role can still show the trends so far
+        return History(history) if snapshots.find(history) else None
+    except (StorageError, FileNotFoundError):
+        return None
+
+
+def history_error(inventory: Inventory) -> str | None:
+    """Why this collection could not be added to its history (one line naming the URL), or None."""
+    return inventory.metadata.get(HISTORY_ERROR)
+
+
+def latest_usable(root) -> Path | str | None:
+    """The latest snapshot under ``root`` when this acrlib can reuse its facts (same snapshot schema), else None:
+    a scheduled run then collects in full once."""
+    root = locations.parse(root)
+    found = snapshots.find(root) if root.remote or root.exists() else []
+    if not found or snapshots.schema_version(found[-1].location) != snapshots.SCHEMA_VERSION:
+        return None
+    return found[-1].location
+
+
+def _from_emulator(source: Source, weeks: int, root: locations.Location | None, seed: int, *, progress,
+                   **collect_args) -> tuple[Inventory, History | None]:
     """Start the emulator ``weeks`` before now and let the tenant evolve a simulated week at a time. Into an
-    empty (or no) ``root``: collect once a week, the last time now, each snapshot written under ``root``. Into
-    a ``root`` that holds snapshots already (a scheduled run): collect now only, adding one snapshot. Returns
-    the inventory of now."""
+    empty ``root``: collect once a week, the last time now, each snapshot written under ``root``. Into a ``root``
+    that holds snapshots already (a scheduled run): collect now only, adding one snapshot. Returns the inventory
+    of now and the history; a ``root`` that cannot be read or written is handled as for Azure (:func:`_join`)."""
     from .emulator import Emulator
 
-    catch_up = root is not None and bool(snapshots.find(root))
+    failure = None
+    try:
+        catch_up = root is not None and bool(snapshots.find(root))
+        if catch_up and "previous" not in collect_args:
+            collect_args["previous"] = latest_usable(root)
+    except StorageError as e:
+        failure, catch_up = e, True  # collect now only; the report says the history was not updated
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(weeks=weeks)
     with Emulator(scale=source.preset, seed=seed, now=start) as emu:
         for week in range(weeks + 1):
@@ -166,6 +215,9 @@ def _from_emulator(source: Source, weeks: int, root: Path | None, seed: int, *, 
                 continue
             inventory = collect(**emu.connection(), progress=progress if week == weeks else False, **collect_args)
             inventory.metadata["source"] = str(source)
-            if root is not None:
-                inventory.to_parquet(root)
-    return inventory
+            if root is not None and week < weeks:
+                try:
+                    inventory.to_parquet(root)
+                except StorageError as e:
+                    failure, catch_up = e, True  # skip to now
+    return inventory, _join(inventory, root, failure) if root is not None else None

@@ -38,3 +38,35 @@ def demo():
 
     with Emulator("demo", seed=11) as emu:
         yield emu
+
+
+@pytest.fixture(scope="session")
+def azurite():
+    """Azurite (Microsoft's storage emulator, from npm): one in-memory instance for the session."""
+    from azurite import Azurite
+
+    with Azurite() as server:
+        yield server
+
+
+@pytest.fixture
+def storage(azurite, monkeypatch, request):
+    """Blob Storage reached the documented way (``AZURE_STORAGE_CONNECTION_STRING``), with a fresh container named
+    for the test: ``storage.url(path)`` gives its az:// URL."""
+    import re
+    import uuid
+
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-") + "-" + uuid.uuid4().hex[:8]
+    container = azurite.container(name)
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string())
+    monkeypatch.delenv("AZURE_STORAGE_ACCOUNT_NAME", raising=False)
+
+    class Storage:
+        server = azurite
+        client = container
+
+        @staticmethod
+        def url(path: str = "") -> str:
+            return f"az://{name}/{path}".rstrip("/")
+
+    return Storage

@@ -18,18 +18,20 @@ def _children(inv: Inventory) -> pl.DataFrame:
 def manifest_facts(inv: Inventory) -> pl.DataFrame:
     """Manifests with ``is_child`` (an index references it), ``untagged`` (no tag, not a child, not a
     referrer) and ``own_bytes``: the bytes a manifest adds on its own (an index's ``imageSize`` minus its
-    children's, so that summing ``own_bytes`` counts every child once)."""
-    children = _children(inv).with_columns(pl.lit(True).alias("is_child"))
-    child_sizes = (
-        inv.references.join(inv.manifests.select("registry", "repository", pl.col("digest").alias("child_digest"),
-                                                 pl.col("size_bytes").alias("child_size")),
-                            on=["registry", "repository", "child_digest"], how="left")
-        .group_by("registry", "repository", pl.col("index_digest").alias("digest"))
-        .agg(pl.col("child_size").sum().alias("children_bytes"))
-    )
+    children's, so that summing ``own_bytes`` counts every child once). What the references say is gathered
+    per digest first, so the manifests are joined once."""
+    refs = inv.references.select(*KEY, "index_digest", "child_digest")
+    child_sizes = (refs.join(inv.manifests.select(*KEY, pl.col("digest").alias("child_digest"),
+                                                  pl.col("size_bytes").alias("child_size")),
+                             on=[*KEY, "child_digest"], how="left")
+                   .group_by(*KEY, pl.col("index_digest").alias("digest"))
+                   .agg(pl.col("child_size").sum().alias("children_bytes"), pl.lit(False).alias("is_child")))
+    children = refs.select(*KEY, pl.col("child_digest").alias("digest")).unique().with_columns(
+        pl.lit(None, dtype=pl.Int64).alias("children_bytes"), pl.lit(True).alias("is_child"))
+    per_digest = (pl.concat([child_sizes, children], how="vertical_relaxed")
+                  .group_by(*KEY, "digest").agg(pl.col("children_bytes").sum(), pl.col("is_child").any()))
     return (
-        inv.manifests.join(children, on=[*KEY, "digest"], how="left")
-        .join(child_sizes, on=[*KEY, "digest"], how="left")
+        inv.manifests.join(per_digest, on=[*KEY, "digest"], how="left")
         .with_columns(
             pl.col("is_child").fill_null(False),
             (pl.col("size_bytes") - pl.col("children_bytes").fill_null(0)).alias("own_bytes"),

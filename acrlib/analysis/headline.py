@@ -9,13 +9,14 @@ import polars as pl
 
 from ..inventory import Inventory
 from .cost import cost, savings
+from .frames import PerRegistry
 from .posture import posture
-from .storage import EXACT
+from .storage import has_layers
 from .summary import summary
 
 
 def headline(inv: Inventory, plan: pl.DataFrame | None = None, *, rates: dict | None = None,
-             history=None) -> dict:
+             history=None, overall: PerRegistry | None = None) -> dict:
     """The report's first numbers, as a dict:
 
     - counts: registries, complete_registries, errors, repositories, manifests, images, tags, untagged;
@@ -29,9 +30,11 @@ def headline(inv: Inventory, plan: pl.DataFrame | None = None, *, rates: dict | 
       allowance costs money, so this is often much less than the bytes suggest);
     - with a :class:`~acrlib.History` of two or more snapshots: soonest_full_registry and soonest_full_on, the
       first registry to run out of included storage at its recent growth (None when none is growing into it).
+
+    ``overall``: ``acrlib.summary(inv, plan)`` when the caller has it already.
     """
     rates = rates or {}
-    regs = summary(inv, plan).registries
+    regs = (overall if overall is not None else summary(inv, plan)).registries
     costs = cost(inv, **rates)
     found = posture(inv)
     numbers: dict = {
@@ -48,17 +51,15 @@ def headline(inv: Inventory, plan: pl.DataFrame | None = None, *, rates: dict | 
         security_findings=found.height,
         registries_with_findings=found["registry"].n_unique(),
     )
-    if plan is not None:
-        from .storage import reclaimable
-
-        freed = reclaimable(inv, plan).registries
+    if plan is not None:  # summary's reclaimable_bytes are acrlib.reclaimable's, per registry
+        freed = regs.select("registry", "reclaimable_bytes")
         billed = numbers["billed_bytes"]
         total = int(freed["reclaimable_bytes"].sum())
         numbers.update(
             stale_tags=int(regs["stale_tags"].sum()),
             stale_manifests=int(regs["stale_manifests"].sum()),
             reclaimable_bytes=total,
-            reclaimable_exact=bool((freed["basis"] == EXACT).all()),
+            reclaimable_exact=has_layers(inv),
             reclaimable_share=total / billed if billed else None,
             monthly_savings=float(savings(inv, freed, **rates)["monthly_savings"].fill_null(0).sum()),
         )

@@ -23,8 +23,8 @@ HORIZON_DAYS = 36_500  # beyond a century a date is noise (and beyond a datetime
 class History:
     """The snapshots under ``root``, oldest first by the collection time each records."""
 
-    def __init__(self, root: str | os.PathLike):
-        self.root = snapshots.root_of(root)
+    def __init__(self, root: str | os.PathLike, *, credential=None):
+        self.root = snapshots.root_of(root, credential=credential)
         self.snapshots = snapshots.find(self.root)
         if not self.snapshots:
             raise FileNotFoundError(f"{self.root} holds no acrlib snapshot (write some with inv.to_parquet(root))")
@@ -41,12 +41,13 @@ class History:
         return snapshots.scan(self.snapshots, table)
 
     def latest(self) -> Inventory:
-        return Inventory.read_parquet(self.snapshots[-1].path)
+        return Inventory.read_parquet(self.snapshots[-1].location)
 
 
-def history(root: str | os.PathLike) -> History:
-    """Load every snapshot under ``root`` (lazily); a snapshot folder stands for the root it is in."""
-    return History(root)
+def history(root: str | os.PathLike, *, credential=None) -> History:
+    """Load every snapshot under ``root`` (lazily), a folder or a storage URL (``az://``, ``abfs://``); a
+    snapshot folder stands for the root it is in."""
+    return History(root, credential=credential)
 
 
 def _with_change(df: pl.DataFrame, keys: list[str], columns: list[str]) -> pl.DataFrame:

@@ -216,110 +216,128 @@ def describe(plan: pl.DataFrame) -> str:
     return text
 
 
+KEY = ["registry", "repository"]
+DIGEST_KEY = ["registry", "repository", "digest"]
+
+
+def _days_text(now: dt.datetime, when: str = "last_updated_at") -> pl.Expr:
+    """:func:`_days` as an expression: whole days from ``when`` to ``now``, rounded as Python's ``%.0f`` rounds
+    (half to even), from the same two float divisions."""
+    seconds = (pl.lit(now, dtype=pl.Datetime("us", "UTC")) - pl.col(when)).dt.total_microseconds() / 1e6
+    return (pl.when(pl.col(when).is_null()).then(pl.lit("unknown"))
+            .otherwise((seconds / 86400).round(0, mode="half_to_even").cast(pl.Int64).cast(pl.String)))
+
+
+MATCH_ANYTHING = (".*", "(.*)", "(?:.*)", ".*?")  # an empty match at the start: re.search finds every string
+
+
+def _searches(frame: pl.DataFrame, pattern: str, text: str) -> pl.Series:
+    """``re.search(pattern, text)`` per row, each distinct pair searched once: acr purge's filters are Go regexps,
+    which Python's ``re`` reads the way acrlib always has (polars' own regex dialect differs at the edges)."""
+    if frame[pattern].n_unique() == 1 and frame[pattern][0] in MATCH_ANYTHING:
+        return pl.Series([True] * frame.height, dtype=pl.Boolean)
+    pairs = frame.select(pattern, text).unique()
+    compiled = {p: re.compile(p) for p in pairs[pattern].unique().to_list()}
+    found = pairs.with_columns(pl.Series("_found", [compiled[p].search(t) is not None for p, t in
+                                                    zip(pairs[pattern].to_list(), pairs[text].to_list(), strict=True)],
+                                         dtype=pl.Boolean))
+    return frame.select(pattern, text).join(found, on=[pattern, text], how="left", maintain_order="left")["_found"]
+
+
+def _reachable(edges: pl.DataFrame, start: pl.Series) -> pl.Series:
+    """Every manifest id reachable from ``start`` by one or more ``edges`` (``parent`` -> ``child`` ids), joined
+    until nothing new turns up (cycles end too)."""
+    found = start.head(0)
+    frontier = pl.DataFrame({"parent": start})
+    while frontier.height:
+        step = edges.join(frontier, on="parent", how="semi")["child"].unique()
+        fresh = step.filter(~step.is_in(found.implode(), nulls_equal=False))
+        found = pl.concat([found, fresh])
+        frontier = pl.DataFrame({"parent": fresh})
+    return found
+
+
 def _acr_purge(inv: Inventory, r: Rules, now: dt.datetime) -> pl.DataFrame:
-    """acr purge's own rules: the deletion rows."""
-    rows: list[tuple] = []
-    tag_groups = inv.tags.sort(["registry", "repository", "last_updated_at", "tag"],
-                               descending=[False, False, True, False], nulls_last=True).partition_by(
-        ["registry", "repository"], as_dict=True, maintain_order=True)
-    manifest_groups = inv.manifests.partition_by(["registry", "repository"], as_dict=True, maintain_order=True)
-    reference_groups = inv.references.partition_by(["registry", "repository"], as_dict=True)
-    repositories = sorted(set(tag_groups) | set(manifest_groups))
-    for key in repositories:
-        registry, repository = key
-        tag_regex = r.tag_regex(repository)
-        if tag_regex is None:
-            continue
-        manifests = manifest_groups.get(key)
-        sizes = dict(zip(manifests["digest"], manifests["size_bytes"], strict=True)) if manifests is not None else {}
-        deleted_tags: dict[str, int] = {}
-        tags = tag_groups.get(key)
-        if tags is not None:
-            kept = 0
-            for t in tags.iter_rows(named=True):
-                if not tag_regex.search(t["tag"]):
-                    continue
-                updated = t["last_updated_at"]
-                if updated is None or not updated < r.cutoff:
-                    continue
-                unlocked = bool(t["delete_enabled"]) and bool(t["write_enabled"])
-                if not (r.include_locked or unlocked):
-                    continue
-                if kept < r.keep:
-                    kept += 1
-                    continue
-                deleted_tags[t["digest"]] = deleted_tags.get(t["digest"], 0) + 1
-                rows.append((registry, repository, t["tag"], t["digest"], "delete_tag",
-                             f"matches {tag_regex.pattern!r}, last updated {_days(now, updated)} days ago "
-                             f"(older than {r.ago})" + ("" if unlocked else ", locked: included"),
-                             sizes.get(t["digest"]), updated))
-        if r.untagged and manifests is not None:
-            refs = reference_groups.get(key)
-            children: dict[str, list[str]] = {}
-            if refs is not None:
-                for index, child in zip(refs["index_digest"], refs["child_digest"], strict=True):
-                    children.setdefault(index, []).append(child)
-            rows += _untagged(r, now, registry, repository, manifests, children, deleted_tags)
-    return pl.DataFrame(rows, schema=PLAN_SCHEMA, orient="row")
+    """acr purge's own rules, as joins and window functions: the deletion rows (tests/helpers/purge_reference.py
+    is the row-by-row reading this equals). Manifests are numbered once (``_m``), so that everything after the
+    first joins on integers rather than on registry, repository and digest."""
+    names = pl.concat([inv.tags.select("repository"), inv.manifests.select("repository")]).unique()["repository"]
+    scope = [(name, rx.pattern) for name in names.to_list() if (rx := r.tag_regex(name)) is not None]
+    if not scope:
+        return pl.DataFrame(schema=PLAN_SCHEMA)
+    scope = pl.DataFrame(scope, schema={"repository": pl.String, "pattern": pl.String}, orient="row")
+    scope = scope.with_columns(pl.col("pattern").map_elements(repr, return_dtype=pl.String).alias("quoted"))
+    in_scope = pl.col("repository").is_in(scope["repository"].implode())
+    manifests = (inv.manifests.filter(in_scope)
+                 .select(*DIGEST_KEY, "media_type", "subject", "kind", "size_bytes", "last_updated_at",
+                         "delete_enabled", "write_enabled", pl.col("tags").list.len().fill_null(0).alias("tagged"))
+                 .with_row_index("_m"))
+    cutoff = pl.lit(r.cutoff, dtype=pl.Datetime("us", "UTC"))
+
+    tags = inv.tags.filter(in_scope).select(*KEY, "tag", "digest", "last_updated_at", "delete_enabled",
+                                            "write_enabled").join(scope, on="repository")
+    unlocked = pl.col("delete_enabled").fill_null(False) & pl.col("write_enabled").fill_null(False)
+    eligible = (tags.filter(_searches(tags, "pattern", "tag"))
+                .filter(pl.col("last_updated_at").is_not_null() & (pl.col("last_updated_at") < cutoff)
+                        & (pl.lit(r.include_locked) | unlocked))
+                .sort([*KEY, "last_updated_at", "tag"], descending=[False, False, True, False]))
+    deleted_tags = (eligible.filter(pl.int_range(pl.len()).over(KEY) >= r.keep)
+                    .join(manifests.select(*DIGEST_KEY, "_m", "size_bytes"), on=DIGEST_KEY, how="left")
+                    .select(*KEY, "tag", "digest", pl.lit("delete_tag").alias("action"),
+                            (pl.lit("matches ") + pl.col("quoted") + pl.lit(", last updated ") + _days_text(now)
+                             + pl.lit(f" days ago (older than {r.ago})")
+                             + pl.when(unlocked).then(pl.lit("")).otherwise(pl.lit(", locked: included")))
+                            .alias("reason"), "size_bytes", "last_updated_at", "_m"))
+    rows = [deleted_tags.drop("_m")]
+    if r.untagged:
+        rows += _untagged(inv, r, now, manifests, deleted_tags)
+    return pl.concat(rows, how="vertical_relaxed").cast(PLAN_SCHEMA).select(list(PLAN_SCHEMA))
 
 
-def _untagged(r: Rules, now, registry, repository, manifests: pl.DataFrame, children: dict[str, list[str]],
-              deleted_tags: dict[str, int]) -> list[tuple]:
-    protected: set[str] = set()
+def _ids(frame: pl.DataFrame, manifests: pl.DataFrame, digest: str, name: str) -> pl.DataFrame:
+    """``frame`` with the manifest id of its (registry, repository, ``digest``) as ``name`` (rows without one
+    dropped: a digest the listing does not hold is neither deleted nor kept here)."""
+    return frame.join(manifests.select(*KEY, pl.col("digest").alias(digest), pl.col("_m").alias(name)),
+                      on=[*KEY, digest])
 
-    def protect_children(index: str) -> None:
-        stack = list(children.get(index, ()))
-        while stack:
-            digest = stack.pop()
-            if digest in protected:
-                continue
-            protected.add(digest)
-            stack += children.get(digest, ())  # nested index: its children too
 
-    candidates = []
-    subjects: dict[str, list[dict]] = {}
-    for m in manifests.iter_rows(named=True):
-        if m["subject"]:
-            subjects.setdefault(m["subject"], []).append(m)
-        if not r.include_locked and (m["delete_enabled"] is False or m["write_enabled"] is False):
-            continue  # acr purge skips locked manifests entirely (it does not look at their children either)
-        tags_left = len(m["tags"] or []) - deleted_tags.get(m["digest"], 0)
-        updated = m["last_updated_at"]
-        young = updated is None or not updated < r.cutoff
-        if tags_left > 0 or young:
-            if m["media_type"] is None or m["media_type"] in mt.INDEX_TYPES:
-                protect_children(m["digest"])
-            continue
-        if m["media_type"] is None:
-            protected.add(m["digest"])  # no media type: kept to be safe
-            continue
-        if m["subject"]:
-            protected.add(m["digest"])  # a referrer: ACR deletes it with its subject
-            if m["media_type"] in mt.INDEX_TYPES:
-                protect_children(m["digest"])
-            continue
-        candidates.append(m)
-    rows = []
-    deleted = set()
-    for m in candidates:
-        if m["digest"] in protected:
-            continue
-        deleted.add(m["digest"])
-        was_tagged = deleted_tags.get(m["digest"], 0) > 0
-        reason = ("untagged once the plan's tags are deleted" if was_tagged else "untagged") + (
-            f", last updated {_days(now, m['last_updated_at'])} days ago (older than {r.ago})")
-        rows.append((registry, repository, None, m["digest"], "delete_manifest", reason, m["size_bytes"],
-                     m["last_updated_at"]))
-    # ACR deletes referrers together with their subject (and their referrers in turn).
-    stack = list(deleted)
-    while stack:
-        subject = stack.pop()
-        for ref in subjects.get(subject, ()):
-            if ref["digest"] in deleted:
-                continue
-            deleted.add(ref["digest"])
-            stack.append(ref["digest"])
-            rows.append((registry, repository, None, ref["digest"], "cascade",
-                         f"referrer ({ref['kind']}) of {subject[:19]}..., deleted by ACR with it", ref["size_bytes"],
-                         ref["last_updated_at"]))
-    return rows
+def _untagged(inv: Inventory, r: Rules, now: dt.datetime, manifests: pl.DataFrame, deleted_tags: pl.DataFrame
+              ) -> list[pl.DataFrame]:
+    """``--untagged``: manifests left without tags and old enough, except children of what is kept (nested
+    indexes followed), referrers and manifests without a media type; then the referrers ACR deletes with them."""
+    untagging = deleted_tags.drop_nulls("_m").group_by("_m").agg(pl.len().alias("untagging"))
+    m = manifests.join(untagging, on="_m", how="left").with_columns(pl.col("untagging").fill_null(0))
+    cutoff = pl.lit(r.cutoff, dtype=pl.Datetime("us", "UTC"))
+    locked = pl.col("delete_enabled").eq(False).fill_null(False) | pl.col("write_enabled").eq(False).fill_null(False)
+    skipped = pl.lit(False) if r.include_locked else locked  # acr purge skips locked manifests entirely
+    keeps = ((pl.col("tagged") - pl.col("untagging")) > 0) | pl.col("last_updated_at").is_null() \
+        | (pl.col("last_updated_at") >= cutoff)
+    index = pl.col("media_type").is_in(list(mt.INDEX_TYPES))
+    m = m.with_columns(skipped.alias("_skipped"), keeps.alias("_keeps"))
+    roots = m.filter(~pl.col("_skipped") & (
+        (pl.col("_keeps") & (pl.col("media_type").is_null() | index))
+        | (~pl.col("_keeps") & pl.col("media_type").is_not_null() & pl.col("subject").is_not_null() & index)))
+    edges = _ids(_ids(inv.references.select(*KEY, "index_digest", "child_digest"), manifests, "index_digest",
+                      "parent"), manifests, "child_digest", "child").select("parent", "child").unique()
+    protected = _reachable(edges, roots["_m"])
+    deleted = m.filter(~pl.col("_skipped") & ~pl.col("_keeps") & pl.col("media_type").is_not_null()
+                       & pl.col("subject").is_null() & ~pl.col("_m").is_in(protected.implode()))
+    rows = deleted.select(
+        *KEY, pl.lit(None, dtype=pl.String).alias("tag"), "digest", pl.lit("delete_manifest").alias("action"),
+        (pl.when(pl.col("untagging") > 0).then(pl.lit("untagged once the plan's tags are deleted"))
+         .otherwise(pl.lit("untagged")) + pl.lit(", last updated ") + _days_text(now)
+         + pl.lit(f" days ago (older than {r.ago})")).alias("reason"), "size_bytes", "last_updated_at")
+    # ACR deletes referrers together with their subject (and their referrers in turn), locked or not.
+    referrers = _ids(m.filter(pl.col("subject").is_not_null()).select(
+        *KEY, pl.col("subject").alias("subject_digest"), "digest", "kind", "size_bytes", "last_updated_at", "_m"),
+        manifests, "subject_digest", "_subject")
+    cascaded, done, frontier = [referrers.head(0)], deleted["_m"], deleted["_m"]
+    while frontier.len():
+        step = referrers.filter(pl.col("_subject").is_in(frontier.implode()) & ~pl.col("_m").is_in(done.implode()))
+        cascaded.append(step)
+        done, frontier = pl.concat([done, step["_m"]]), step["_m"]
+    cascade = pl.concat(cascaded).select(
+        *KEY, pl.lit(None, dtype=pl.String).alias("tag"), "digest", pl.lit("cascade").alias("action"),
+        (pl.lit("referrer (") + pl.col("kind") + pl.lit(") of ") + pl.col("subject_digest").str.slice(0, 19)
+         + pl.lit("..., deleted by ACR with it")).alias("reason"), "size_bytes", "last_updated_at")
+    return [rows, cascade]

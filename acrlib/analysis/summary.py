@@ -22,7 +22,7 @@ def _plan_totals(plan: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     )
 
 
-def summary(inv: Inventory, plan: pl.DataFrame | None = None) -> PerRegistry:
+def summary(inv: Inventory, plan: pl.DataFrame | None = None, *, freed: PerRegistry | None = None) -> PerRegistry:
     """Per registry and per repository (``.registries``, ``.repositories``), per row: repositories (registries
     only), manifests, images (platform images: an index child counts once), indexes, tags, untagged manifests,
     logical_bytes (``imageSize``, index children not double counted). Registries also carry billed_bytes
@@ -32,7 +32,8 @@ def summary(inv: Inventory, plan: pl.DataFrame | None = None) -> PerRegistry:
     frees, as :func:`acrlib.reclaimable` counts it: exact with layers, else an estimate) and
     deleted_image_bytes (the sum of the deleted manifests' ``imageSize``: NOT what a purge frees, since images
     share layers; shown only to compare). A blob freed from several repositories at once counts in its
-    registry's reclaimable_bytes, not in a repository's."""
+    registry's reclaimable_bytes, not in a repository's. ``freed``: ``acrlib.reclaimable(inv, plan)`` when the
+    caller has it already."""
     from .storage import reclaimable
 
     facts = manifest_facts(inv)
@@ -45,9 +46,10 @@ def summary(inv: Inventory, plan: pl.DataFrame | None = None) -> PerRegistry:
             pl.col("own_bytes").sum().alias("logical_bytes"),
         ), on=KEY, how="full", coalesce=True,
     ).join(inv.tags.group_by(KEY).agg(pl.len().alias("tags")), on=KEY, how="left")
-    freed = None
-    if plan is not None:
-        freed = reclaimable(inv, plan)
+    if plan is None:
+        freed = None
+    else:
+        freed = freed if freed is not None else reclaimable(inv, plan, facts=facts)
         per_repo = (per_repo.join(_plan_totals(plan, KEY), on=KEY, how="left")
                     .join(freed.repositories.select(*KEY, "reclaimable_bytes"), on=KEY, how="left"))
     counts = [c for c in per_repo.columns if c not in KEY]

@@ -21,6 +21,7 @@ def images(inv: Inventory) -> pl.DataFrame:
     """Top-level manifests people pull: not an index's child, not an OCI referrer, of a pulled kind."""
     children = inv.references.select("registry", "repository", pl.col("child_digest").alias("digest"))
     return (inv.manifests.filter(pl.col("kind").is_in(PULLED_KINDS), pl.col("subject").is_null())
+            .select(*KEY, "kind", "tags", "size_bytes", "last_updated_at")
             .join(children, on=KEY, how="anti"))
 
 

@@ -15,7 +15,7 @@ import polars as pl
 from .. import media_types as mt
 from .. import schema, skus
 from ..errors import RequestFailed, SignInRequired, redact
-from . import parse
+from . import parse, previous
 from .discovery import Arm
 from .http import Gate, Session, bounded
 from .options import Options
@@ -48,6 +48,9 @@ class RegistryResult:
     bad_times: dict[str, int] = field(default_factory=dict)  # table -> timestamps that did not parse
     requests: int = 0
     tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+    known: previous.Known = field(default_factory=previous.Known.nothing)  # facts a previous snapshot holds
+    reused: dict[str, int] = field(default_factory=dict)  # facts taken from it, by kind
+    fetched: dict[str, int] = field(default_factory=dict)  # facts fetched, by kind
 
     @property
     def status(self) -> str:
@@ -125,6 +128,7 @@ class Collector:
                 return
             row["repository_count"] = len(names)
             self.progress.add_repositories(len(names))
+            result.known = previous.known(self.opts.previous, row["registry"])
             client.prefetch_tokens(names)
             buffers = (self._listing(result, "manifests", parse.manifests), self._listing(result, "tags", parse.tags))
             failures = await bounded([(client, result, n, buffers) for n in names], self.list_repository,
@@ -280,21 +284,26 @@ class Collector:
         return buffer.frame()
 
     async def references(self, client: RegistryClient, result: RegistryResult) -> pl.DataFrame:
-        """Children of every index, from the single-manifest GET (the listing does not carry them). Answers
-        are parsed together by polars: no Python object per answer."""
+        """Children of every index, from the single-manifest GET (the listing does not carry them), or from a
+        previous snapshot for indexes it read. Answers are parsed together by polars: no Python object per
+        answer."""
         registry = result.row["registry"]
-        indexes = result.manifests.filter(pl.col("media_type").is_in(mt.INDEX_TYPES))
-        pairs = indexes.select("repository", "digest").rows()
-        result.references = await self._fetch_parsed(result, "references", pairs, client.manifest_attributes,
-                                                      lambda batch: parse.references(registry, batch),
-                                                      client.workers)
+        indexes = result.manifests.filter(pl.col("media_type").is_in(mt.INDEX_TYPES)).select("repository", "digest")
+        reused, fetch = previous.reuse(indexes, result.known.indexes)
+        fetched = await self._fetch_parsed(result, "references", fetch.rows(), client.manifest_attributes,
+                                           lambda batch: parse.references(registry, batch), client.workers)
+        kept = result.known.references.join(reused.rename({"digest": "index_digest"}),
+                                            on=["repository", "index_digest"], how="semi")
+        result.references = pl.concat([fetched, kept.select(fetched.columns)]) if kept.height else fetched
+        result.reused["references"], result.fetched["references"] = reused.height, fetch.height
         return result.references.select("repository", pl.col("child_digest").alias("digest"))
 
     async def contents(self, client: RegistryClient, result: RegistryResult, children: pl.DataFrame) -> None:
         """Manifest bytes where they matter, to learn OCI ``subject`` and ``artifactType``: OCI manifests whose
         config is neither an image nor a Helm config (what referrer tools push); with ``referrers="untagged"``
         also every untagged OCI image manifest that no index references (what ``acr purge`` checks); with
-        ``layers=True`` every manifest."""
+        ``layers=True`` every manifest. What a previous snapshot read is taken from it (its layers too, when
+        it read them)."""
         m = result.manifests
         if self.opts.layers:
             wanted = m.select("repository", "digest")
@@ -306,17 +315,26 @@ class Collector:
                                                                            how="anti")
                 wanted = pl.concat([wanted, untagged])
             wanted = wanted.select("repository", "digest").unique(maintain_order=True)
-        pairs = wanted.rows()
+        known = result.known
+        usable = known.documents if (known.layers is not None or not self.opts.layers) else known.documents.head(0)
+        reused, fetch = previous.reuse(wanted, usable)
 
         async def content(repo: str, digest: str) -> tuple:
             body, content_type = await client.manifest_content(repo, digest)
             return len(body), content_type, body
 
-        documents = await self._fetch_parsed(result, "content", pairs, content, parse.manifest_documents,
+        documents = await self._fetch_parsed(result, "content", fetch.rows(), content, parse.manifest_documents,
                                              client.workers)
-        result.content = documents.select("repository", "digest", "artifact_type", "subject")
+        kept = usable.join(reused, on=["repository", "digest"], how="semi")
+        result.content = pl.concat([documents.select("repository", "digest", "artifact_type", "subject"),
+                                    kept.select("repository", "digest", "artifact_type", "subject")])
         if self.opts.layers:
-            result.layers = parse.layers(result.row["registry"], documents)
+            fresh = parse.layers(result.row["registry"], documents)
+            old = known.layers.join(reused.rename({"digest": "manifest_digest"}), on=["repository", "manifest_digest"],
+                                    how="semi") if known.layers is not None and reused.height else None
+            result.layers = pl.concat([fresh, old.select(fresh.columns)], how="vertical_relaxed") if old is not None \
+                else fresh
+        result.reused["content"], result.fetched["content"] = reused.height, fetch.height
 
     @staticmethod
     def finish(result: RegistryResult) -> None:

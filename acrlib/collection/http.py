@@ -11,7 +11,6 @@ origin's other requests are not sent at all.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import math
 import random
@@ -267,29 +266,6 @@ class ContextPolicy(AsyncHTTPPolicy):
         if proxies:
             options["proxies"] = proxies
         return await self.next.send(request)
-
-
-class AsyncCredential:
-    """Presents a synchronous azure-core ``TokenCredential`` as an async one (token calls run in a thread);
-    async credentials pass through."""
-
-    def __init__(self, credential):
-        self._credential = credential
-        self._async = inspect.iscoroutinefunction(getattr(credential, "get_token", None))
-
-    async def get_token(self, *scopes, **kwargs):
-        if self._async:
-            return await self._credential.get_token(*scopes, **kwargs)
-        return await asyncio.to_thread(self._credential.get_token, *scopes, **kwargs)
-
-    async def close(self):
-        pass
-
-    async def __aenter__(self):
-        return self
-
-    async def __aexit__(self, *args):
-        pass
 
 
 class Gate:

@@ -10,7 +10,10 @@ from typing import Any
 
 from ..clouds import Cloud
 from ..clouds import cloud as resolve_cloud
+from ..credentials import default_credential
 from .http import Limits
+from .previous import check_cloud
+from .previous import load as load_previous
 
 SUBSCRIPTION_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 REGISTRY_NAME = re.compile(r"^[a-zA-Z0-9]{5,50}$")
@@ -35,6 +38,7 @@ class Options:
     logs_endpoint: str | None = None
     deployments: bool = False
     aks_run_command: bool = False  # the one write acrlib can make: a pod in each cluster without Container Insights
+    previous: Any = None  # an Inventory whose content-addressed facts are reused (see collection.previous)
 
     def wants(self, name: str) -> bool:
         if self.registry_names is not None:
@@ -86,7 +90,7 @@ def options(credential=None, *, subscriptions=None, registries=None, cloud="publ
             connection_verify=None, progress=None, layers=False, page_size=1000, referrers="artifacts",
             request_timeout=Limits.request_timeout, max_retry_wait=Limits.max_retry_wait,
             max_answer_bytes=Limits.max_answer_bytes, activity_days=90, logs_endpoint=None, deployments=True,
-            aks_run_command=False) -> Options:
+            aks_run_command=False, previous=None) -> Options:
     """Validate :func:`acrlib.collect`'s arguments; every problem is a ``ValueError`` naming it, before any
     request."""
     target = resolve_cloud(cloud)
@@ -113,15 +117,16 @@ def options(credential=None, *, subscriptions=None, registries=None, cloud="publ
         raise ValueError(f"progress must be True, False or None (automatic), not {progress!r}")
     if aks_run_command and not deployments:
         raise ValueError("aks_run_command reads deployments: it needs deployments=True")
+    if previous is not None:
+        previous = load_previous(previous)
+        check_cloud(previous, target.name)
     limits = Limits(request_timeout=request_timeout, max_retry_wait=max_retry_wait, max_answer_bytes=max_answer_bytes)
     if credential is None:
-        from azure.identity import DefaultAzureCredential
-
-        credential = DefaultAzureCredential(authority=target.authority)
+        credential = default_credential(target.authority)
     elif not callable(getattr(credential, "get_token", None)):
         raise ValueError(f"credential must be an azure-core TokenCredential, not {type(credential).__name__}")
     return Options(credential=credential, subscriptions=subs, registry_names=names, registry_pattern=pattern,
                    cloud=target, arm_endpoint=arm_endpoint, connection_verify=connection_verify,
                    progress=progress, layers=bool(layers), page_size=page_size, referrers=referrers,
                    limits=limits, activity_days=activity_days, logs_endpoint=logs_endpoint, deployments=deployments,
-                   aks_run_command=aks_run_command)
+                   aks_run_command=aks_run_command, previous=previous)

@@ -17,6 +17,7 @@ import polars as pl
 
 from .. import schema
 from .._version import __version__
+from ..credentials import AsyncCredential
 from ..inventory import Inventory
 from . import parse
 from .activity import ActivityReader
@@ -25,9 +26,10 @@ from .collector import Collector, RegistryResult
 from .deployments import DeploymentReader
 from .deployments import tables as deployment_tables
 from .discovery import Arm, discover
-from .http import AsyncCredential, Limits, Session
+from .http import Limits, Session
 from .logs import LogAnalytics
 from .options import Options, options
+from .previous import check_tenant
 from .progress import Progress
 
 
@@ -35,7 +37,7 @@ def collect(credential=None, *, subscriptions=None, registries=None, cloud="publ
             connection_verify=None, progress=None, layers=False, page_size=1000, referrers="artifacts",
             request_timeout=Limits.request_timeout, max_retry_wait=Limits.max_retry_wait,
             max_answer_bytes=Limits.max_answer_bytes, activity_days=90, logs_endpoint=None, deployments=True,
-            aks_run_command=False) -> Inventory:
+            aks_run_command=False, previous=None) -> Inventory:
     """Collect every registry, repository, manifest and tag the credential can see.
 
     Parameters
@@ -68,6 +70,11 @@ def collect(credential=None, *, subscriptions=None, registries=None, cloud="publ
     aks_run_command: for AKS clusters without Container Insights, list their pods with ``kubectl get pods -A -o
         json`` through the AKS run command. THIS CREATES A POD IN EACH SUCH CLUSTER (and needs the
         ``runcommand/action`` permission); never on by default.
+    previous: an earlier Inventory, or a snapshot folder (or root: its latest), of the same tenant, cloud and
+        snapshot schema: listings are read in full, but what is content-addressed (index children, what
+        manifest bytes say, layers) is taken from it for digests it read, and only new digests are fetched
+        (``metadata["previous"]`` counts what was reused and fetched). Another tenant, cloud or schema is a
+        ``ValueError``.
 
     Returns an :class:`~acrlib.Inventory` (sizes in bytes, times in UTC). Registries that fail are marked
     ``partial`` or ``failed`` and explained in ``errors``; the others are complete. Bad arguments raise
@@ -82,7 +89,8 @@ def collect(credential=None, *, subscriptions=None, registries=None, cloud="publ
                    arm_endpoint=arm_endpoint, connection_verify=connection_verify, progress=progress, layers=layers,
                    page_size=page_size, referrers=referrers, request_timeout=request_timeout,
                    max_retry_wait=max_retry_wait, max_answer_bytes=max_answer_bytes, activity_days=activity_days,
-                   logs_endpoint=logs_endpoint, deployments=deployments, aks_run_command=aks_run_command)
+                   logs_endpoint=logs_endpoint, deployments=deployments, aks_run_command=aks_run_command,
+                   previous=previous)
     return run(collect_async(opts))
 
 
@@ -106,6 +114,8 @@ async def collect_async(opts: Options) -> Inventory:
     async with Session(opts.connection_verify, limit=256, limits=opts.limits) as session:
         arm = Arm(session, credential, opts.cloud, opts.arm_endpoint)
         found = await discover(arm, opts.subscriptions)
+        if opts.previous is not None:
+            check_tenant(opts.previous, found)
         collected_at = collection_time(arm.server_time, local_start)
         selected = [row for row in found if opts.wants(row["registry"] or "")]
         if opts.filtered and not selected:
@@ -136,6 +146,13 @@ async def collect_async(opts: Options) -> Inventory:
                                 "until": reader.window.until.isoformat()}
     if workloads is not None:
         metadata["deployments"] = {"aks_run_command": opts.aks_run_command}
+    if opts.previous is not None:
+        metadata["previous"] = {
+            "collected_at": opts.previous.collected_at.isoformat(),
+            "reused": {kind: sum(r.reused.get(kind, 0) for r in results) for kind in ("references", "content")},
+            "fetched": {kind: sum(r.fetched.get(kind, 0) for r in results) for kind in ("references", "content")},
+            "registries": {r.row["registry"]: {"reused": r.reused, "fetched": r.fetched} for r in results},
+        }
     inventory = assemble(results, collected_at, metadata)
     extra, errors = {}, [inventory.errors]
     if reader is not None:

@@ -14,7 +14,8 @@ from ..analysis.posture import posture
 from ..analysis.storage import reclaimable, storage
 from ..analysis.summary import collection_status
 from ..analysis.usage import in_use, unused
-from ..inventory import Inventory
+from ..errors import StorageError
+from ..inventory import HISTORY_ERROR, Inventory
 from . import format as fmt
 
 # The report notebook's sections, in order: the table of contents, and the targets findings link to (a test
@@ -101,8 +102,11 @@ def tiles(numbers: dict, *, stale_days: int, keep: int, currency: str = "USD") -
 
 
 def findings(inv: Inventory, plan: pl.DataFrame | None, numbers: dict, *, rates: dict | None = None,
-             currency: str = "USD", activity_days: int = 90, stale_days: int = 90) -> list[Finding]:
-    """Every key finding that applies, best first (see :class:`Finding` for the order)."""
+             currency: str = "USD", activity_days: int = 90, stale_days: int = 90, freed=None, stored=None,
+             used=None, running=None) -> list[Finding]:
+    """Every key finding that applies, best first (see :class:`Finding` for the order). ``freed``, ``stored``,
+    ``used`` and ``running``: what ``reclaimable(inv, plan)``, ``storage(inv)``, ``unused(inv, activity_days)``
+    and ``in_use(inv, stale_days)`` return, when the caller has them already."""
     from ..analysis.cost import cost
 
     found: list[Finding] = []
@@ -137,14 +141,15 @@ def findings(inv: Inventory, plan: pl.DataFrame | None, numbers: dict, *, rates:
             f"that saves {fmt.money(numbers['monthly_savings'], currency)} a month"
             f"{_no_savings(numbers)}."),
             "Reclaimable storage"))
-    stored = storage(inv).repositories
+    stored = (stored if stored is not None else storage(inv)).repositories
     billed = numbers["billed_bytes"]
     if stored.height and billed:
         top = stored.sort("unique_bytes", descending=True, nulls_last=True).row(0, named=True)
         if top["unique_bytes"]:
             frees = ""
             if plan is not None:
-                there = reclaimable(inv, plan).repositories.filter(
+                freed = freed if freed is not None else reclaimable(inv, plan)
+                there = freed.repositories.filter(
                     (pl.col("registry") == top["registry"]) & (pl.col("repository") == top["repository"]))
                 freed = int(there["reclaimable_bytes"].sum()) if there.height else 0
                 frees = f"; the plan frees {fmt.size(freed)} there" if freed else "; the plan frees nothing there"
@@ -158,7 +163,7 @@ def findings(inv: Inventory, plan: pl.DataFrame | None, numbers: dict, *, rates:
                  for (name,), group in serious.group_by("finding", maintain_order=True)]
         found.append(Finding(2, serious.height, f"Security posture: {'; '.join(parts)}.", "Security posture"))
     if inv.deployments.height:
-        running = in_use(inv, older_than_days=stale_days)
+        running = running if running is not None else in_use(inv, older_than_days=stale_days)
         drift = running.drift
         if drift.height:
             found.append(Finding(2, drift.height, (
@@ -176,7 +181,7 @@ def findings(inv: Inventory, plan: pl.DataFrame | None, numbers: dict, *, rates:
                 f"from registries outside the tenant ({_names(running.outside['host'].unique().sort())})."),
                 "In use"))
     if inv.activity_sources.height:
-        used = unused(inv, days=max(activity_days, 1)).registries
+        used = (used if used is not None else unused(inv, days=max(activity_days, 1))).registries
         logged = used.filter(pl.col("never_pulled").is_not_null())
         silent = used.filter(pl.col("never_pulled").is_null())
         never = int(logged["never_pulled"].sum()) if logged.height else 0
@@ -227,11 +232,13 @@ def _no_savings(numbers: dict) -> str:
 class FirstScreen:
     """Scope, tiles, key findings and contents, as HTML (notebooks and the exported report) and as text."""
 
-    def __init__(self, scope: str, tiles: list[Tile], findings: list[Finding], sections: tuple[str, ...] = SECTIONS):
+    def __init__(self, scope: str, tiles: list[Tile], findings: list[Finding], sections: tuple[str, ...] = SECTIONS,
+                 warning: str | None = None):
         self.scope = scope
         self.tiles = tiles
         self.findings = findings
         self.sections = sections
+        self.warning = warning  # shown above everything (the history could not be updated)
 
     def _repr_html_(self) -> str:
         esc = html.escape
@@ -242,14 +249,17 @@ class FirstScreen:
         items = "".join(f'<li>{esc(f.sentence)} <a href="#{anchor(f.section)}">{esc(f.section)}</a></li>'
                         for f in self.findings)
         contents = "".join(f'<li><a href="#{anchor(s)}">{esc(s)}</a></li>' for s in self.sections)
-        return (f'{STYLE}<div class="acrlib-first-screen"><p class="acrlib-scope">{esc(self.scope)}</p>'
+        warning = (f'<div class="acrlib-error" role="alert" style="border:1px solid #d1242f;border-left-width:4px;'
+                   f'background:#fff5f5;padding:8px 12px;margin:6px 0;border-radius:4px">{esc(self.warning)}</div>'
+                   if self.warning else "")
+        return (f'{STYLE}<div class="acrlib-first-screen">{warning}<p class="acrlib-scope">{esc(self.scope)}</p>'
                 f'<div class="acrlib-tiles">{tiles}</div>'
                 f'<h3 id="Key-findings">Key findings</h3><ol class="acrlib-findings">{items}</ol>'
                 f'<details class="acrlib-contents" open><summary>Contents</summary><ol>{contents}</ol></details>'
                 f"</div>")
 
     def __repr__(self) -> str:
-        lines = [self.scope, ""]
+        lines = ([self.warning, ""] if self.warning else []) + [self.scope, ""]
         lines += [f"{t.label}: {t.value} ({t.detail})" for t in self.tiles]
         lines += ["", "Key findings:"] + [f"{i}. {f.sentence}" for i, f in enumerate(self.findings, 1)]
         return "\n".join(lines)
@@ -257,13 +267,30 @@ class FirstScreen:
 
 def first_screen(inv: Inventory, plan: pl.DataFrame | None, *, source: str, rates: dict | None = None,
                  history=None, stale_days: int = 90, keep: int = 3, activity_days: int = 90,
-                 currency: str = "USD", max_findings: int = 7) -> FirstScreen:
-    """The first screen of the report for ``inv`` and its purge ``plan``."""
-    numbers = headline(inv, plan, rates=rates, history=history)
+                 currency: str = "USD", max_findings: int = 7, overall=None, freed=None, stored=None, used=None,
+                 running=None) -> FirstScreen:
+    """The first screen of the report for ``inv`` and its purge ``plan``. ``overall``, ``freed``, ``stored``,
+    ``used``, ``running``: ``summary(inv, plan)``, ``reclaimable(inv, plan)``, ``storage(inv)``,
+    ``unused(inv, activity_days)``, ``in_use(inv, stale_days)`` when the caller has them (the report does)."""
+    numbers = headline(inv, plan, rates=rates, history=history, overall=overall)
     subscriptions = inv.registries["subscription_id"].n_unique()
     scope = (f"{source}: {_plural(numbers['registries'], 'registry', 'registries')} in "
              f"{_plural(subscriptions, 'subscription')}, collected {inv.collected_at:%Y-%m-%d %H:%M} UTC")
     ranked = findings(inv, plan, numbers, rates=rates, currency=currency, activity_days=activity_days,
-                      stale_days=stale_days)
+                      stale_days=stale_days, freed=freed, stored=stored, used=used, running=running)
     return FirstScreen(scope, tiles(numbers, stale_days=stale_days, keep=keep, currency=currency),
-                       ranked[:max_findings])
+                       ranked[:max_findings], warning=history_warning(inv))
+
+
+def history_warning(inv: Inventory) -> str | None:
+    """The line a report leads with when this collection could not be added to its history."""
+    error = inv.metadata.get(HISTORY_ERROR)
+    return f"The history was not updated (trends leave out this collection): {error}" if error else None
+
+
+def history_check(inv: Inventory) -> None:
+    """The report's last cell: :class:`~acrlib.errors.StorageError` when the history was not updated, so that a
+    scheduled run fails (the HTML is complete and leads with the same line)."""
+    error = inv.metadata.get(HISTORY_ERROR)
+    if error:
+        raise StorageError(f"the history was not updated: {error}")

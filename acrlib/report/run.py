@@ -21,6 +21,15 @@ from .. import sources
 from ..errors import ReportError, SignInRequired
 
 EXECUTION_TIMEOUT_S = 1800
+# jsonschema imports the optional rfc3987-syntax (installed with jupyter-server's extras), which builds a grammar
+# for 1.1 s at import; nbformat's schemas never check IRIs. The report's own processes (its kernel, and the CLI
+# running it) skip it: the kernel through this startup line, the CLI through skip_slow_imports().
+SKIP_SLOW_IMPORTS = "import sys; sys.modules.setdefault('rfc3987_syntax', None)"
+
+
+def skip_slow_imports() -> None:
+    """In a process that only runs the report (``acrlib report``): leave out the 1.1 s import above."""
+    exec(SKIP_SLOW_IMPORTS)
 TITLE = "Azure Container Registry report"
 
 
@@ -126,9 +135,15 @@ def check_parameters(parameters: dict, notebook: str | os.PathLike | None = None
     return declared
 
 
+FIRST_SCREEN = "First screen"  # what the cells between the setup and the first "## " section make
+HISTORY = "History"  # the cell tagged "history": whether this collection joined its history
+FATAL_TAGS = {"setup", "parameters", "injected-parameters"}  # cells without which nothing can be shown
+
+
 @dataclass(frozen=True)
 class Failure:
-    """A cell that raised: the ``## `` section it is in (None before the first: the report's setup)."""
+    """A cell that raised: the ``## `` section it is in (``FIRST_SCREEN`` before the first), or None for a cell
+    tagged ``setup`` (collection, the plan) or the parameters: without those no section can be made."""
 
     section: str | None
     execution_count: int | None
@@ -142,18 +157,20 @@ def failures(executed: str | os.PathLike) -> list[Failure]:
     import nbformat
 
     node = nbformat.read(str(executed), as_version=4)
-    section, found = None, []
+    section, found = FIRST_SCREEN, []
     for cell in node.cells:
-        if cell.cell_type == "markdown" and ERROR_TAG not in cell.get("metadata", {}).get("tags", []):
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if cell.cell_type == "markdown" and ERROR_TAG not in tags:
             for line in cell.source.splitlines():
                 if line.startswith("## "):
                     section = line[3:].strip()
+        where = None if tags & FATAL_TAGS else HISTORY if "history" in tags else section
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         for output in errors:
-            found.append(Failure(section, cell.get("execution_count"), output.get("ename", ""),
+            found.append(Failure(where, cell.get("execution_count"), output.get("ename", ""),
                                  output.get("evalue", "")))
         if not errors and cell.get("metadata", {}).get("papermill", {}).get("exception"):
-            found.append(Failure(section, cell.get("execution_count"), "CellExecutionError",
+            found.append(Failure(where, cell.get("execution_count"), "CellExecutionError",
                                  "the cell did not finish (a timeout or a kernel that died)", stopped=True))
     return found
 
@@ -165,8 +182,9 @@ def run_report(source: str | sources.Source = sources.DEFAULT, out: str | os.Pat
     Returns the HTML path. ``say``: a function given a line for each phase (e.g. ``print``).
 
     Raises ``ValueError`` on bad parameters before running anything, and :class:`ReportError` when a cell
-    fails: in the setup (before the first ``## `` section), without writing HTML; in sections, after writing
-    the HTML with an error box in each failed section and every other section complete."""
+    fails: in the setup (the cell tagged ``setup``: collection, the plan), without writing HTML; anywhere else
+    (the first screen, a ``## `` section), after writing the HTML with an error box where it failed and
+    everything else complete."""
     import papermill
 
     say = say or (lambda line: None)
@@ -187,7 +205,9 @@ def run_report(source: str | sources.Source = sources.DEFAULT, out: str | os.Pat
         extra = {"kernel_manager_class": manager} if manager else {}
         papermill.execute_notebook(str(notebook), str(executed), parameters=params, kernel_name="python3",
                                    execution_timeout=timeout_s, progress_bar=False, cwd=str(Path.cwd()),
-                                   log_output=False, report_mode=False, allow_errors=True, **extra)
+                                   log_output=False, report_mode=False, allow_errors=True,
+                                   request_save_on_cell_execute=False,  # one write, not two a cell
+                                   extra_arguments=[f"--IPKernelApp.exec_lines={SKIP_SLOW_IMPORTS!r}"], **extra)
     except papermill.PapermillExecutionError:
         pass  # which cells failed is read from the executed notebook below
     failed = failures(executed)
@@ -261,3 +281,27 @@ def export_html(executed: str | os.PathLike, html: str | os.PathLike) -> Path:
     tmp.write_text(body, encoding="utf-8")
     os.replace(tmp, html)
     return html
+
+
+HTML_TYPE = "text/html; charset=utf-8"
+NOTEBOOK_TYPE = "application/x-ipynb+json"
+
+
+def publish(html: str | os.PathLike, url: str, *, credential=None) -> str:
+    """Upload the exported ``html`` (content type ``text/html``) and its executed notebook beside it to the
+    folder ``url`` (``az://CONTAINER/PATH`` or ``abfs://...``; e.g. a storage account's static website, the
+    ``$web`` container). Returns the HTTPS address of the HTML; :class:`~acrlib.errors.StorageError` naming the
+    URL and the missing permission when the upload is refused."""
+    from .. import locations
+
+    html = Path(html)
+    folder = locations.parse(url, credential=credential)
+    if not folder.remote:
+        raise ValueError(f"publish needs an az:// or abfs:// URL, not {url!r} (a local --out already is the copy)")
+    folder.check_container()
+    executed = html.with_suffix(".ipynb")
+    if executed.exists():
+        (folder / executed.name).write_bytes(executed.read_bytes(), content_type=NOTEBOOK_TYPE)
+    target = folder / html.name
+    target.write_bytes(html.read_bytes(), content_type=HTML_TYPE)  # last: the page never links a missing file
+    return target.address()

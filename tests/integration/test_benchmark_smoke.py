@@ -1,4 +1,5 @@
-"""The benchmark keeps working: a run on the tiny tenant completes, checks rows and writes its figures."""
+"""The benchmark keeps working: a run on the tiny tenant completes (the comparison, the floor, the analysis
+timings and the incremental collection, with and without layers), checks rows and writes its figures."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "collect_bench.py"
 def test_benchmark_runs_on_tiny(tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run([sys.executable, str(BENCH), "--preset", "tiny", "--latency-ms", "2", "--floor",
-                           "--floor-preset", "tiny", "--floor-requests", "300", "--json", str(out)],
+                           "--floor-preset", "tiny", "--floor-requests", "300", "--analysis", "--analysis-preset",
+                           "tiny", "--incremental", "--incremental-preset", "tiny", "--incremental-layers",
+                           "--json", str(out)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(out.read_text())
@@ -32,3 +35,12 @@ def test_benchmark_runs_on_tiny(tmp_path):
     assert floor["requests"] == 300
     assert floor["raw-aiohttp"]["us_per_request"] > 0 and floor["acrlib-client"]["us_per_request"] > 0
     assert "| within 1.3x of the lower bound |" in done.stdout and "raw aiohttp:" in done.stdout
+    analysis = figures["analysis"]
+    assert analysis["manifests"] > 0 and analysis["report_wall_s"] > 0
+    assert set(analysis["seconds"]) >= {"purge_plan", "summary", "storage", "reclaimable", "duplicates", "growth"}
+    assert "| purge_plan |" in done.stdout and "report from a" in done.stdout
+    plain, layered = figures["incremental"]
+    for run in (plain, layered):  # rows were checked against the truth inside; fewer requests than in full
+        assert 0 < run["requests"] < run["full_requests"] and run["cpu_s"] > 0 and run["peak_rss_mb"] > 0
+    assert layered["layers"] is True and layered["full_requests"] > plain["full_requests"]
+    assert "Incremental collection after one simulated day" in done.stdout

@@ -179,17 +179,57 @@ def test_a_failing_section_shows_an_error_box_and_the_rest_of_the_report_is_writ
     assert "An Exception was encountered" not in html, "papermill's banner stays in the executed notebook"
 
 
+def trends_shown(html: str) -> None:
+    assert "Billed storage over time" in html and "Tag churn between snapshots" in html
+    assert "no trend yet" in html or "not growing" in html or "full on" in html or "over its" in html
+    assert "acrlib-error" not in html
+
+
 def test_scheduled_runs_add_one_snapshot_each_to_the_history(tmp_path):
-    for weeks, counts in ((2, [3, 4, 5]), (0, [1, 2, 3])):
-        history = tmp_path / f"weeks-{weeks}"
-        for run, expected in enumerate(counts):
-            html = report.run_report(source="emulator:tiny", out=tmp_path / f"out-{weeks}-{run}", parameters={
-                **FAST, "history": str(history), "history_weeks": weeks})
-            assert len(acrlib.history(history)) == expected
-        text = html.read_text()
-        assert "Billed storage over time" in text and "Tag churn between snapshots" in text, weeks
-        assert "no trend yet" in text or "not growing" in text or "full on" in text or "over its" in text
-        assert "acrlib-error" not in text
+    history = tmp_path / "history"
+    for run, expected in enumerate([3, 4]):
+        html = report.run_report(source="emulator:tiny", out=tmp_path / f"out-{run}", parameters={
+            **FAST, "history": str(history), "history_weeks": 2})
+        assert len(acrlib.history(history)) == expected
+    trends_shown(html.read_text())
+
+
+def test_scheduled_runs_keep_their_history_in_blob_storage_and_publish_the_html(storage, tmp_path):
+    """Three runs on an ephemeral machine: the history lives in a storage account (Azurite), the last run
+    publishes its HTML there too, through the CLI."""
+    history = storage.url("history")
+    for run in range(2):
+        report.run_report(source="emulator:tiny", out=tmp_path / f"out-{run}", parameters={
+            **FAST, "history": history, "history_weeks": 0})
+        assert len(acrlib.history(history)) == run + 1
+    done = cli("report", "--source", "emulator:tiny", "--out", storage.url("site"), "-p", "history", history,
+               *[a for name, value in {**FAST, "history_weeks": 0}.items() for a in ("-p", name, str(value))],
+               cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert len(acrlib.history(history)) == 3
+    local = tmp_path / "reports" / "acr_report.html"  # kept locally too (a build artifact)
+    trends_shown(local.read_text())
+    address = f"{storage.server.endpoint}/{storage.url('site').removeprefix('az://')}/acr_report.html"
+    printed = done.stdout.split()
+    assert len(printed) == 2 and tmp_path / printed[0] == local and printed[1] == address
+    blob = storage.client.get_blob_client("site/acr_report.html")
+    assert blob.get_blob_properties().content_settings.content_type.startswith("text/html")
+    assert blob.download_blob().readall() == local.read_bytes()
+    executed = storage.client.get_blob_client("site/acr_report.ipynb").download_blob().readall()
+    assert nbformat.reads(executed.decode(), as_version=4).cells
+
+
+def test_a_history_that_cannot_be_written_fails_the_run_but_keeps_the_report(storage, tmp_path):
+    missing = "az://no-such-container/history"
+    with pytest.raises(acrlib.ReportError) as raised:
+        report.run_report(source="emulator:tiny", out=tmp_path, parameters={
+            **FAST, "history": missing, "history_weeks": 0})
+    line = f"{missing}: the container 'no-such-container' does not exist in storage account devstoreaccount1"
+    assert raised.value.sections == ("History",) and line in str(raised.value)
+    html = raised.value.html.read_text()
+    warning = html.index("The history was not updated")
+    assert warning < html.index("Key findings") and line in html, "the report leads with the same line"
+    assert "local emulator (tiny tenant)" in html and "No collection errors" in html, "the collection is there"
 
 
 def test_list_parameters_prints_each_parameter_with_type_default_and_meaning():

@@ -11,7 +11,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "acrlib"
-CORE = {"errors", "schema", "media_types", "images", "skus", "clouds", "inventory", "snapshots", "_version"}
+CORE = {"errors", "schema", "media_types", "images", "skus", "clouds", "inventory", "snapshots", "locations",
+        "credentials", "_version"}
 GLUE = {"sources", "cli", "__init__"}  # the face and the glue between core and wings
 WINGS = {"collection", "analysis", "report"}
 

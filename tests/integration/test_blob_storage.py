@@ -1,0 +1,162 @@
+"""Snapshots and history in Azure Blob Storage, against Azurite (Microsoft's storage emulator, a real server):
+what is written reads back equal, nobody sees half a snapshot, and a refused storage account is one clear line
+naming the URL while the collection is kept."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from slow_proxy import SlowProxy
+
+import acrlib
+from acrlib import schema, snapshots
+from acrlib.errors import StorageError
+
+QUIET = {"progress": False, "activity_days": 0, "deployments": False}
+
+
+@pytest.fixture(scope="module")
+def inventory(tiny):
+    return acrlib.collect(**tiny.connection(), **QUIET)
+
+
+def blobs(storage, prefix: str = "") -> set[str]:
+    return {b.name for b in storage.client.list_blobs(name_starts_with=prefix)}
+
+
+def same(a: acrlib.Inventory, b: acrlib.Inventory) -> None:
+    for name, table in a.tables().items():
+        assert b.tables()[name].equals(table), name
+    assert (a.collected_at, a.metadata) == (b.collected_at, b.metadata)
+
+
+def test_a_snapshot_in_blob_storage_reads_back_equal_to_the_local_one(inventory, storage, tmp_path):
+    local = acrlib.Inventory.read_parquet(inventory.to_parquet(tmp_path))
+    url = inventory.to_parquet(storage.url("acr"))
+    folder = snapshots.folder_name(inventory.collected_at)
+    assert url == storage.url(f"acr/{folder}")
+    assert blobs(storage) == {f"acr/{folder}/{t}.parquet" for t in schema.TABLES} | {f"acr/{folder}/inventory.json"}
+    same(local, acrlib.Inventory.read_parquet(url))
+    same(local, acrlib.Inventory.read_parquet(storage.url("acr")))  # a root stands for its latest snapshot
+    # the ADLS Gen2 form of the same place, and the history over it
+    container = storage.url().removeprefix("az://")
+    abfs = f"abfs://{container}@devstoreaccount1.dfs.core.windows.net/acr"
+    same(local, acrlib.Inventory.read_parquet(abfs))
+    later = acrlib.Inventory.from_tables(inventory.tables(), inventory.collected_at + dt.timedelta(days=1),
+                                         inventory.metadata)
+    later.to_parquet(abfs)
+    history = acrlib.history(storage.url("acr"))
+    assert history.times == [inventory.collected_at, later.collected_at]
+    assert history.scan("manifests").collect().height == 2 * inventory.manifests.height
+    with pytest.raises(FileExistsError):
+        inventory.to_parquet(storage.url("acr"))
+
+
+def test_a_writer_killed_mid_write_leaves_nothing_readers_see(inventory, storage, tmp_path, monkeypatch):
+    inventory.to_parquet(storage.url("acr"))
+    local = inventory.to_parquet(tmp_path)
+    later = inventory.collected_at + dt.timedelta(days=1)
+    # The writer reaches Azurite through a proxy that holds each chunk 0.3 s: it is stopped after its first
+    # table is stored, long before the last one and the marker.
+    with SlowProxy(storage.server.port, 0.3) as proxy:
+        slow = storage.server.connection_string().replace(f":{storage.server.port}/", f":{proxy.port}/")
+        script = ("import datetime as dt, sys, acrlib\n"
+                  "inv = acrlib.Inventory.read_parquet(sys.argv[1])\n"
+                  "inv.collected_at += dt.timedelta(days=1)\n"
+                  "inv.to_parquet(sys.argv[2])\n")
+        writer = subprocess.Popen([sys.executable, "-c", script, str(local), storage.url("acr")],
+                                  env={**os.environ, "AZURE_STORAGE_CONNECTION_STRING": slow})
+        prefix = f"acr/{snapshots.folder_name(later)}/"
+        deadline = time.monotonic() + 120
+        while not blobs(storage, prefix) and writer.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        writer.kill()
+        writer.wait(30)
+    left = blobs(storage, prefix)
+    assert left and f"{prefix}inventory.json" not in left, left  # killed between its first table and its marker
+    history = acrlib.history(storage.url("acr"))
+    assert history.times == [inventory.collected_at]
+    same(inventory, acrlib.Inventory.read_parquet(storage.url("acr")))
+    # the next write keeps a fresh leftover (a writer may still be at work) and removes one older than an hour
+    inventory.metadata["n"] = 2
+    third = acrlib.Inventory.from_tables(inventory.tables(), later + dt.timedelta(days=1), inventory.metadata)
+    third.to_parquet(storage.url("acr"))
+    assert blobs(storage, prefix) == left
+    monkeypatch.setattr(snapshots, "LEFTOVER_AGE_S", 0)
+    fourth = acrlib.Inventory.from_tables(inventory.tables(), later + dt.timedelta(days=2), inventory.metadata)
+    fourth.to_parquet(storage.url("acr"))
+    assert not blobs(storage, prefix)
+    assert acrlib.history(storage.url("acr")).times == [inventory.collected_at, third.collected_at,
+                                                        fourth.collected_at]
+
+
+def test_a_missing_container_or_a_wrong_key_is_one_line_naming_the_url(inventory, storage, azurite, monkeypatch):
+    missing = "az://no-such-container/acr"
+    expected = r"^az://no-such-container/acr: the container 'no-such-container' does not exist in storage account " \
+        r"devstoreaccount1: create it"
+    for call in (lambda: inventory.to_parquet(missing), lambda: acrlib.Inventory.read_parquet(missing),
+                 lambda: acrlib.history(missing)):
+        with pytest.raises(StorageError, match=expected) as raised:
+            call()
+        assert "\n" not in str(raised.value)
+    inventory.to_parquet(storage.url("acr"))
+    wrong = "A" * 86 + "=="
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string(key=wrong))
+    for call in (lambda: inventory.to_parquet(storage.url("other")),
+                 lambda: acrlib.Inventory.read_parquet(storage.url("acr"))):
+        with pytest.raises(StorageError, match=rf"^{storage.url('')}/\w+: storage account devstoreaccount1 refused "
+                                               "the credential") as raised:
+            call()
+        assert wrong not in str(raised.value) and "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("url, problem", [
+    ("az:///path", "names no container"),
+    ("az://Bad_Name/x", "not a valid container name"),
+    ("abfs://c0ntainer@host.example.com/x", "not a storage account host"),
+    ("az://history/acr?sv=2024&sig=abc", "must not carry a query"),
+    ("s3://bucket/x", "unknown scheme"),
+])
+def test_a_malformed_url_is_named_before_any_request(url, problem, storage):
+    from acrlib import locations
+
+    with pytest.raises(ValueError, match=problem) as raised:
+        locations.parse(url)
+    assert "sig=abc" not in str(raised.value)
+
+
+def test_without_an_account_an_az_url_says_which_settings_name_one(monkeypatch):
+    from acrlib import locations
+
+    monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
+    monkeypatch.delenv("AZURE_STORAGE_ACCOUNT_NAME", raising=False)
+    with pytest.raises(ValueError, match=r"which storage account.*AZURE_STORAGE_ACCOUNT_NAME"):
+        locations.parse("az://history/acr")
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_NAME", "contosoreports")
+    assert locations.parse("az://history/acr").account == "contosoreports"
+    assert locations.parse("abfss://history@other.dfs.core.windows.net/acr").account == "other"
+
+
+def test_the_cli_collects_into_blob_storage_and_keeps_a_refused_snapshot(storage, azurite, tmp_path):
+    def collect(out, env):
+        return subprocess.run([sys.executable, "-m", "acrlib.cli", "collect", "--source", "emulator:tiny", "--out",
+                               out, "--activity-days", "0", "--no-deployments", "--no-progress"],
+                              capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+
+    done = collect(storage.url("acr"), os.environ)
+    assert done.returncode == 0, done.stderr
+    assert f"snapshot: {storage.url('acr')}/snapshot=" in done.stdout
+    assert len(acrlib.history(storage.url("acr"))) == 1
+    wrong = {**os.environ, "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string(key="B" * 86 + "==")}
+    done = collect(storage.url("acr"), wrong)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"acrlib collect: {storage.url('acr')}: storage account "
+                                                   "devstoreaccount1 refused the credential"), done.stderr
+    kept = acrlib.history(tmp_path / "acrlib-snapshots")  # nothing lost
+    assert len(kept) == 1 and kept.latest().manifests.height
