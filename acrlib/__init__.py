@@ -41,6 +41,7 @@ from .errors import (
     RequestFailed,
     SignInRequired,
     SnapshotError,
+    StorageError,
     TokenError,
 )
 from .inventory import Inventory
@@ -49,8 +50,8 @@ from .schema import TABLES
 
 __all__ = [
     "TABLES", "AcrlibError", "ArmError", "History", "Inventory", "PurgePlan", "RegistryError", "ReportError",
-    "RequestFailed", "SignInRequired", "SnapshotError", "TokenError", "__version__", "collect", "collect_async",
-    "collection_status", "cost", "cost_over_time", "delete_script", "duplicates", "growth", "headline",
+    "RequestFailed", "SignInRequired", "SnapshotError", "StorageError", "TokenError", "__version__", "collect",
+    "collect_async", "collection_status", "cost", "cost_over_time", "delete_script", "duplicates", "growth", "headline",
     "headline_table", "history", "in_use", "posture", "posture_matrix", "projection", "purge_commands", "purge_plan",
     "reclaimable", "savings", "sources", "storage", "summary", "tag_churn", "unused",
 ]

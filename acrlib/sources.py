@@ -125,7 +125,9 @@ def load_with_history(source: str | Source, *, history: str | None = None, weeks
                       registries=None, progress: bool | None = None, seed: int = 7, **collect_args):
     """The latest inventory from ``source`` and the :class:`~acrlib.History` it belongs to (or None).
 
-    - ``azure``: collect; with ``history`` (a folder), add the snapshot there and read every snapshot in it.
+    - ``azure``: collect; with ``history`` (a folder or a storage URL), add the snapshot there and read every
+      snapshot in it. A history that cannot be read or written costs the history, never the collection: see
+      :func:`history_error`.
     - ``emulator:PRESET``: collect ``weeks + 1`` weekly snapshots, the last one now, while the emulated tenant
       evolves (into ``history``, or a temporary folder removed at exit); when ``history`` holds snapshots
       already, add today's only (a scheduled run joins the history it finds).
@@ -135,8 +137,8 @@ def load_with_history(source: str | Source, *, history: str | None = None, weeks
     check_filters(subscriptions, registries)
     if isinstance(weeks, bool) or not isinstance(weeks, int) or weeks < 0:
         raise ValueError(f"weeks must be a whole number >= 0, not {weeks!r}")
-    if history is not None:
-        history = locations.parse(history)  # a malformed URL is named before any work
+    if history is not None:  # a malformed URL is named before any work; the collection's identity signs in
+        history = locations.parse(history, credential=collect_args.get("credential"))
     if source.kind == AZURE:
         failure = None
         if history is not None and "previous" not in collect_args:
