@@ -43,6 +43,7 @@ def test_a_snapshot_in_blob_storage_reads_back_equal_to_the_local_one(inventory,
     assert blobs(storage) == {f"acr/{folder}/{t}.parquet" for t in schema.TABLES} | {f"acr/{folder}/inventory.json"}
     same(local, acrlib.Inventory.read_parquet(url))
     same(local, acrlib.Inventory.read_parquet(storage.url("acr")))  # a root stands for its latest snapshot
+    same(local, acrlib.sources.load(storage.url("acr")))  # the CLI's and the report's source
     # the ADLS Gen2 form of the same place, and the history over it
     container = storage.url().removeprefix("az://")
     abfs = f"abfs://{container}@devstoreaccount1.dfs.core.windows.net/acr"
