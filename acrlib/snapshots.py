@@ -15,6 +15,7 @@ records, so a missing, truncated or swapped file is an error naming it, never a 
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import io
 import json
@@ -22,7 +23,7 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -41,11 +42,20 @@ Place = str | os.PathLike | locations.Location
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A complete snapshot folder and the collection time its ``inventory.json`` records. ``path`` is a local
-    ``Path``, or the URL of one in Blob Storage."""
+    """A complete snapshot folder, the collection time its ``inventory.json`` records, and that record (read
+    once, when the snapshot is found). ``path`` is a local ``Path``, or the URL of one in Blob Storage."""
 
     location: locations.Location
     collected_at: dt.datetime
+    record: dict = field(compare=False, repr=False)
+
+    @classmethod
+    def of(cls, location: locations.Location, record: dict) -> Snapshot:
+        return cls(location, dt.datetime.fromisoformat(record["collected_at"]), record)
+
+    @property
+    def schema_version(self) -> int | None:
+        return self.record.get("schema_version")
 
     @property
     def path(self) -> Path | str:
@@ -135,19 +145,19 @@ def remove_leftovers(root: Place, older_than_s: float | None = None) -> list[str
     return removed
 
 
-def _meta(where: locations.Location) -> dict:
+def _record(where: locations.Location) -> dict | None:
+    """The ``inventory.json`` of the folder ``where``, or None when it has none (not a snapshot, or one whose
+    writer has not finished); :class:`SnapshotError` naming it when it is there but unreadable. One read: on an
+    object store, checking for the file first would cost a request more per snapshot."""
     record = where / META_FILE
     try:
         meta = json.loads(record.read_bytes())
         dt.datetime.fromisoformat(meta["collected_at"])
+    except FileNotFoundError:
+        return None
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise SnapshotError(f"{record} is not a readable acrlib snapshot record: {e}") from None
     return meta
-
-
-def schema_version(path: Place) -> int | None:
-    """The snapshot schema version the snapshot at ``path`` records."""
-    return _meta(locations.parse(path)).get("schema_version")
 
 
 def is_snapshot(path: Place) -> bool:
@@ -160,16 +170,17 @@ def find(root: Place, *, credential=None) -> list[Snapshot]:
     root = locations.parse(root, credential=credential)
     found = []
     for name, is_dir in root.children():
-        if is_dir and name.startswith(PREFIX) and is_snapshot(root / name):
-            found.append(Snapshot(root / name, dt.datetime.fromisoformat(_meta(root / name)["collected_at"])))
+        if is_dir and name.startswith(PREFIX) and (record := _record(root / name)) is not None:
+            found.append(Snapshot.of(root / name, record))
     return sorted(found, key=lambda s: s.collected_at)
 
 
 def locate(path: Place, *, credential=None) -> Snapshot:
     """The snapshot at ``path``, or the latest one under ``path`` when it is a root of snapshots."""
     where = locations.parse(path, credential=credential)
-    if is_snapshot(where):
-        return Snapshot(where, dt.datetime.fromisoformat(_meta(where)["collected_at"]))
+    # is_snapshot first: a root's refusal is then named by the root's listing, as the user wrote it
+    if is_snapshot(where) and (record := _record(where)) is not None:
+        return Snapshot.of(where, record)
     if not where.remote and not where.exists():
         raise FileNotFoundError(f"no snapshot at {where}")
     snapshots = find(where)
@@ -194,7 +205,7 @@ def read(snapshot: Snapshot) -> tuple[dict[str, pl.DataFrame], dict]:
     """Every table of ``snapshot`` and its metadata (without the layout's own keys). Each table recorded in
     ``inventory.json`` must be there with its row count and columns (:class:`SnapshotError` naming the file);
     a table the snapshot predates is empty."""
-    meta = _meta(snapshot.location)
+    meta = copy.deepcopy(snapshot.record)  # the inventory's metadata is its own
     counts = meta.get("tables")
     if not isinstance(counts, dict):
         raise SnapshotError(f"{snapshot.location / META_FILE} records no table row counts")
@@ -243,7 +254,7 @@ def scan(snapshots: list[Snapshot], table: str) -> pl.LazyFrame:
         if not file.remote:
             frame = pl.scan_parquet(file.path) if Path(file.path).exists() else schema.empty(table).lazy()
         else:
-            counts = _meta(snapshot.location).get("tables") or {}
+            counts = snapshot.record.get("tables") or {}
             frame = _checked(file, table, counts[table]).lazy() if table in counts else schema.empty(table).lazy()
         frames.append(frame.with_columns(pl.lit(snapshot.collected_at, dtype=schema.TIME).alias("collected_at")))
     return pl.concat(frames, how="vertical")

@@ -127,7 +127,7 @@ def load_with_history(source: str | Source, *, history: str | None = None, weeks
 
     - ``azure``: collect; with ``history`` (a folder or a storage URL), add the snapshot there and read every
       snapshot in it. A history that cannot be read or written costs the history, never the collection: see
-      :func:`history_error`.
+      ``Inventory.history_error``.
     - ``emulator:PRESET``: collect ``weeks + 1`` weekly snapshots, the last one now, while the emulated tenant
       evolves (into ``history``, or a temporary folder removed at exit); when ``history`` holds snapshots
       already, add today's only (a scheduled run joins the history it finds).
@@ -163,8 +163,8 @@ def load_with_history(source: str | Source, *, history: str | None = None, weeks
 
 def _join(inventory: Inventory, history: locations.Location, failure: StorageError | None) -> History | None:
     """Add ``inventory`` to ``history`` and read it back. When the history cannot be read or written, the
-    inventory is kept (the report is made from it) and ``inventory.metadata["history_error"]`` says why, in
-    one line naming the URL (:func:`history_error`)."""
+    inventory is kept (the report is made from it) and ``inventory.history_error`` says why, in one line naming
+    the URL."""
     if failure is None:
         try:
             inventory.to_parquet(history)
@@ -173,22 +173,20 @@ def _join(inventory: Inventory, history: locations.Location, failure: StorageErr
             failure = e
     inventory.metadata[HISTORY_ERROR] = str(failure)
     try:  # a reader role can still show the trends so far
-        return History(history) if snapshots.find(history) else None
-    except (StorageError, FileNotFoundError):
+        return History(history)
+    except (StorageError, FileNotFoundError):  # unreadable, or no snapshot yet
         return None
 
 
-def history_error(inventory: Inventory) -> str | None:
-    """Why this collection could not be added to its history (one line naming the URL), or None."""
-    return inventory.metadata.get(HISTORY_ERROR)
-
-
-def latest_usable(root) -> Path | str | None:
+def latest_usable(root) -> locations.Location | None:
     """The latest snapshot under ``root`` when this acrlib can reuse its facts (same snapshot schema), else None:
     a scheduled run then collects in full once."""
-    root = locations.parse(root)
-    found = snapshots.find(root) if root.remote or root.exists() else []
-    if not found or snapshots.schema_version(found[-1].location) != snapshots.SCHEMA_VERSION:
+    return _usable(snapshots.find(root))  # a folder not made yet holds none
+
+
+def _usable(found: list[snapshots.Snapshot]) -> locations.Location | None:
+    """The latest of ``found`` (snapshots.find's order) when it is of this acrlib's snapshot schema."""
+    if not found or found[-1].schema_version != snapshots.SCHEMA_VERSION:
         return None
     return found[-1].location
 
@@ -203,9 +201,10 @@ def _from_emulator(source: Source, weeks: int, root: locations.Location | None, 
 
     failure = None
     try:
-        catch_up = root is not None and bool(snapshots.find(root))
+        found = snapshots.find(root) if root is not None else []
+        catch_up = bool(found)
         if catch_up and "previous" not in collect_args:
-            collect_args["previous"] = latest_usable(root)
+            collect_args["previous"] = _usable(found)
     except StorageError as e:
         failure, catch_up = e, True  # collect now only; the report says the history was not updated
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(weeks=weeks)

@@ -37,7 +37,7 @@ def load(previous) -> Inventory:
         snapshot = snapshots.locate(previous)
     except FileNotFoundError as e:
         raise ValueError(f"previous: {e}") from None
-    version = snapshots.schema_version(snapshot.location)
+    version = snapshot.schema_version
     if version != snapshots.SCHEMA_VERSION:
         raise ValueError(f"previous snapshot {snapshot.path} has schema version {version}, this acrlib writes "
                          f"{snapshots.SCHEMA_VERSION}: collect in full once")
