@@ -26,16 +26,12 @@ def printable(value) -> str:
     return _CONTROLS.sub(" ", _ESCAPES.sub("", str(value)))
 
 
-def _is_url(text: str | None) -> bool:
-    return bool(text) and text.lower().startswith(("az://", "abfs://", "abfss://"))  # acrlib.locations.is_url
-
-
 def _output_folder(out: str):
     """``out`` as a folder to write into, refused before any work when it is an existing file or a malformed
     storage URL."""
-    if _is_url(out):
-        from acrlib import locations
+    from acrlib import locations
 
+    if locations.is_url(out):
         return locations.parse(out).url
     path = Path(out)
     if path.exists() and not path.is_dir():
@@ -123,14 +119,14 @@ def _report(args: argparse.Namespace) -> int:
     from acrlib.report.run import skip_slow_imports
 
     skip_slow_imports()  # this process only runs the report
-    from acrlib import report, sources
+    from acrlib import locations, report, sources
     from acrlib.errors import ReportError
 
     if args.list_parameters:
         return _parameter_list(args.notebook)
     source = sources.parse(args.source)
     publish = args.publish
-    if _is_url(args.out):  # --out az://...: made in reports/ (kept: a build artifact), then published there
+    if locations.is_url(args.out):  # --out az://...: made in reports/ (kept: a build artifact), then published there
         publish, args.out = publish or args.out, "reports"
     if publish:
         _output_folder(publish)  # a malformed URL is named before the report runs

@@ -58,6 +58,12 @@ class Inventory:
         return cls(**frames, collected_at=collected_at or dt.datetime.now(dt.UTC), metadata=dict(metadata or {}))
 
     @property
+    def history_error(self) -> str | None:
+        """Why this collection could not be added to the history it was collected for (one line naming the URL
+        and what is missing), or None."""
+        return self.metadata.get(HISTORY_ERROR)
+
+    @property
     def complete(self) -> bool:
         """True when every registry was collected without an error."""
         return self.errors.height == 0 and bool((self.registries["status"] == "complete").all())

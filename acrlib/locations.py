@@ -73,10 +73,6 @@ class Location:
         return Location(f"{self.url.rstrip('/')}/{name}", f"{self.path.rstrip('/')}/{name}", self.account, self.fs)
 
     @property
-    def name(self) -> str:
-        return self.path.rstrip("/").rsplit("/", 1)[-1]
-
-    @property
     def parent(self) -> Location:
         if not self.remote:
             parent = str(Path(self.path).parent)
@@ -103,9 +99,7 @@ class Location:
     def _call(self, doing: str, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except FileNotFoundError:
-            raise
-        except StorageError:
+        except (FileNotFoundError, StorageError):
             raise
         except Exception as e:  # adlfs passes azure-core's errors through, or wraps them in OSError
             raise explain(e, self, doing) from None
@@ -137,9 +131,7 @@ class Location:
         """``StorageError`` when this location's container does not exist (listing an absent folder in an absent
         container is otherwise just empty)."""
         if self.remote and not self._call("read", self.fs.exists, self.container):
-            raise StorageError(f"{self.url}: the container {self.container!r} does not exist in storage account "
-                               f"{self.account or '(from the connection string)'}: create it (az storage container "
-                               f"create --name {self.container} --account-name ACCOUNT --auth-mode login)")
+            raise StorageError(f"{self.url}: {_no_container(self)}")
 
     def read_bytes(self) -> bytes:
         if not self.remote:
@@ -258,6 +250,12 @@ def _filesystem(account: str | None, suffix: str | None, connection_string: str 
                                skip_instance_cache=True, **kwargs)
 
 
+def _no_container(where: Location) -> str:
+    account = where.account or "(from the connection string)"
+    return (f"the container {where.container!r} does not exist in storage account {account}: create it "
+            f"(az storage container create --name {where.container} --account-name {account} --auth-mode login)")
+
+
 def explain(error: Exception, where: Location, doing: str) -> StorageError:
     """One line for a failed storage call: the URL, what was being done, and what to do."""
     from .errors import redact
@@ -269,9 +267,7 @@ def explain(error: Exception, where: Location, doing: str) -> StorageError:
     first = redact(text.splitlines()[0] if text.strip() else type(error).__name__)
     account = where.account or "(from the connection string)"
     if code == "ContainerNotFound" or "ContainerNotFound" in text:
-        message = (f"the container {where.container!r} does not exist in storage account {account}: create it "
-                   f"(az storage container create --name {where.container} --account-name {account} "
-                   "--auth-mode login)")
+        message = _no_container(where)
     elif code == "AuthenticationFailed" or "failed to authenticate" in text:
         message = (f"storage account {account} refused the credential (a wrong account key in "
                    f"{CONNECTION_STRING_ENV}, or a token of another tenant): cannot {doing}")

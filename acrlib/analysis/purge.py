@@ -155,10 +155,6 @@ def rules(filters=(".*:.*",), ago: str = "30d", keep: int = 0, untagged: bool = 
                  include_locked=bool(include_locked), repo_patterns=tuple(patterns))
 
 
-def _days(cutoff_now: dt.datetime, when: dt.datetime | None) -> str:
-    return "unknown" if when is None else f"{(cutoff_now - when).total_seconds() / 86400:.0f}"
-
-
 def purge_plan(inv: Inventory, filters=(".*:.*",), ago: str = "30d", keep: int = 0, untagged: bool = True,
                include_locked: bool = False, now: dt.datetime | None = None, *,
                protect_pulled_within: str | None = None, protect_in_use: bool | None = None) -> PurgePlan:
@@ -221,8 +217,9 @@ DIGEST_KEY = ["registry", "repository", "digest"]
 
 
 def _days_text(now: dt.datetime, when: str = "last_updated_at") -> pl.Expr:
-    """:func:`_days` as an expression: whole days from ``when`` to ``now``, rounded as Python's ``%.0f`` rounds
-    (half to even), from the same two float divisions."""
+    """Whole days from ``when`` to ``now`` as text ("unknown" without a time), rounded as Python's ``%.0f``
+    rounds (half to even), from the same two float divisions as the row-by-row reading in
+    tests/helpers/purge_reference.py."""
     seconds = (pl.lit(now, dtype=pl.Datetime("us", "UTC")) - pl.col(when)).dt.total_microseconds() / 1e6
     return (pl.when(pl.col(when).is_null()).then(pl.lit("unknown"))
             .otherwise((seconds / 86400).round(0, mode="half_to_even").cast(pl.Int64).cast(pl.String)))

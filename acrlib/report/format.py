@@ -135,3 +135,10 @@ def cell(value, column_kind: str = "plain", currency: str = "USD") -> str:
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return str(value)
+
+
+def alert(body_html: str) -> str:
+    """A notice box in the report's HTML (a part that failed, a history not updated); ``body_html`` is HTML
+    already escaped."""
+    return ('<div class="acrlib-error" role="alert" style="border:1px solid #d1242f;border-left-width:4px;'
+            f'background:#fff5f5;padding:8px 12px;margin:6px 0;border-radius:4px">{body_html}</div>')

@@ -15,7 +15,7 @@ from ..analysis.storage import reclaimable, storage
 from ..analysis.summary import collection_status
 from ..analysis.usage import in_use, unused
 from ..errors import StorageError
-from ..inventory import HISTORY_ERROR, Inventory
+from ..inventory import Inventory
 from . import format as fmt
 
 # The report notebook's sections, in order: the table of contents, and the targets findings link to (a test
@@ -249,9 +249,7 @@ class FirstScreen:
         items = "".join(f'<li>{esc(f.sentence)} <a href="#{anchor(f.section)}">{esc(f.section)}</a></li>'
                         for f in self.findings)
         contents = "".join(f'<li><a href="#{anchor(s)}">{esc(s)}</a></li>' for s in self.sections)
-        warning = (f'<div class="acrlib-error" role="alert" style="border:1px solid #d1242f;border-left-width:4px;'
-                   f'background:#fff5f5;padding:8px 12px;margin:6px 0;border-radius:4px">{esc(self.warning)}</div>'
-                   if self.warning else "")
+        warning = fmt.alert(esc(self.warning)) if self.warning else ""
         return (f'{STYLE}<div class="acrlib-first-screen">{warning}<p class="acrlib-scope">{esc(self.scope)}</p>'
                 f'<div class="acrlib-tiles">{tiles}</div>'
                 f'<h3 id="Key-findings">Key findings</h3><ol class="acrlib-findings">{items}</ol>'
@@ -284,13 +282,12 @@ def first_screen(inv: Inventory, plan: pl.DataFrame | None, *, source: str, rate
 
 def history_warning(inv: Inventory) -> str | None:
     """The line a report leads with when this collection could not be added to its history."""
-    error = inv.metadata.get(HISTORY_ERROR)
+    error = inv.history_error
     return f"The history was not updated (trends leave out this collection): {error}" if error else None
 
 
 def history_check(inv: Inventory) -> None:
     """The report's last cell: :class:`~acrlib.errors.StorageError` when the history was not updated, so that a
     scheduled run fails (the HTML is complete and leads with the same line)."""
-    error = inv.metadata.get(HISTORY_ERROR)
-    if error:
-        raise StorageError(f"the history was not updated: {error}")
+    if inv.history_error:
+        raise StorageError(f"the history was not updated: {inv.history_error}")

@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import sources
 from ..errors import ReportError, SignInRequired
+from .format import alert
 
 EXECUTION_TIMEOUT_S = 1800
 # jsonschema imports the optional rfc3987-syntax (installed with jupyter-server's extras), which builds a grammar
@@ -238,10 +239,8 @@ def error_box(ename: str, evalue: str) -> str:
     """The short notice a failed part of a section shows in the HTML: the exception's first line, escaped."""
     first = (evalue or "").strip().splitlines()[0] if (evalue or "").strip() else ""
     first = first if len(first) <= 300 else first[:299] + "…"
-    return ('<div class="acrlib-error" role="alert" style="border:1px solid #d1242f;border-left-width:4px;'
-            'background:#fff5f5;padding:8px 12px;margin:6px 0;border-radius:4px">'
-            '<b>This part of the report could not be made.</b> '
-            f"<code>{html_escape(ename)}: {html_escape(first)}</code></div>")
+    return alert(f"<b>This part of the report could not be made.</b> <code>{html_escape(ename)}: "
+                 f"{html_escape(first)}</code>")
 
 
 def _offline_outputs(node) -> None:

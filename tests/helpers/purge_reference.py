@@ -14,8 +14,12 @@ import datetime as dt
 import polars as pl
 
 from acrlib import media_types as mt
-from acrlib.analysis.purge import PLAN_SCHEMA, Rules, _days
+from acrlib.analysis.purge import PLAN_SCHEMA, Rules
 from acrlib.inventory import Inventory
+
+
+def _days(cutoff_now: dt.datetime, when: dt.datetime | None) -> str:
+    return "unknown" if when is None else f"{(cutoff_now - when).total_seconds() / 86400:.0f}"
 
 
 def acr_purge(inv: Inventory, r: Rules, now: dt.datetime) -> pl.DataFrame:
