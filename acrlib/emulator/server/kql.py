@@ -42,11 +42,12 @@ class Token:
     position: int
 
 
-def tokenize(query: str) -> list[Token]:
+def tokenize(query: str, pattern: re.Pattern = _TOKEN) -> list[Token]:
+    """``query`` as tokens of ``pattern``'s named groups (Log Analytics' subset has a pattern of its own)."""
     tokens, pos = [], 0
     query = query.rstrip()
     while pos < len(query):
-        m = _TOKEN.match(query, pos)
+        m = pattern.match(query, pos)
         if not m or m.end() == pos:
             raise KqlError(f"unexpected character {query[pos]!r}", pos, query[pos])
         kind = m.lastgroup
@@ -56,7 +57,7 @@ def tokenize(query: str) -> list[Token]:
     return tokens
 
 
-def _unquote(text: str) -> str:
+def unquote(text: str) -> str:
     body = text[1:-1]
     return re.sub(r"\\(.)", r"\1", body)
 
@@ -197,7 +198,7 @@ class _Parser(Parser):
     def literal(self):
         tok = self.take()
         if tok.kind == "string":
-            return _unquote(tok.text)
+            return unquote(tok.text)
         if tok.kind == "number":
             return int(tok.text)
         if tok.text in ("true", "false"):
@@ -225,7 +226,7 @@ class _Parser(Parser):
             elif self.accept("["):
                 key = self.take()
                 if key.kind == "string":
-                    path.append(_unquote(key.text))
+                    path.append(unquote(key.text))
                 elif key.kind == "number":
                     path.append(int(key.text))
                 else:

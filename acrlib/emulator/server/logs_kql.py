@@ -20,6 +20,7 @@ import re
 
 import polars as pl
 
+from . import kql
 from .kql import KqlError, Parser, Token
 
 _TOKEN = re.compile(
@@ -43,19 +44,10 @@ AGGREGATES = {"count": 0, "countif": 1, "dcount": 1, "dcountif": 2, "min": 1, "m
 
 
 def tokenize(query: str) -> list[Token]:
-    tokens, pos = [], 0
-    query = query.rstrip().rstrip(";")
-    while pos < len(query):
-        m = _TOKEN.match(query, pos)
-        if not m or m.end() == pos:
-            raise KqlError(f"Syntax error at position {pos}: unexpected {query[pos]!r}")
-        tokens.append(Token(m.lastgroup, m.group(m.lastgroup), m.start(m.lastgroup)))
-        pos = m.end()
-    return tokens
-
-
-def _string(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text[1:-1])
+    try:
+        return kql.tokenize(query.rstrip().rstrip(";"), _TOKEN)
+    except KqlError as e:  # in Log Analytics' words
+        raise KqlError(f"Syntax error at position {e.position}: unexpected {e.token!r}") from None
 
 
 def _seconds(text: str) -> float:
@@ -151,7 +143,7 @@ class Query(Parser):
     def expression(self):
         tok = self.take()
         if tok.kind == "string":
-            return ("lit", _string(tok.text))
+            return ("lit", kql.unquote(tok.text))
         if tok.kind == "number":
             return ("lit", float(tok.text) if "." in tok.text else int(tok.text))
         if tok.kind == "timespan":
