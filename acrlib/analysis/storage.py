@@ -87,21 +87,21 @@ def _deleted(plan: pl.DataFrame) -> pl.DataFrame:
             .select(*KEY, pl.col("digest").alias("manifest_digest")).unique())
 
 
-def reclaimable(inv: Inventory, plan: pl.DataFrame, *, facts: pl.DataFrame | None = None) -> PerRegistry:
+def reclaimable(inv: Inventory, plan: pl.DataFrame) -> PerRegistry:
     """Bytes a purge plan frees: blobs referenced only by manifests the plan deletes (its cascade included),
     nothing that any surviving manifest of the registry, in any repository, still needs.
 
     Per registry and per repository (``.registries``, ``.repositories``): manifests_deleted, blobs_freed,
     reclaimable_bytes, basis.
     A blob freed is credited to a repository when every deleted manifest using it is there; otherwise to
-    ``(several repositories)``. Deleting tags alone frees nothing. ``facts``: :func:`manifest_facts` of ``inv``
-    when the caller has it already (without layers it is what the estimate is made from)."""
+    ``(several repositories)``. Deleting tags alone frees nothing."""
     deleted = _deleted(plan)
     if not has_layers(inv):
         if deleted.height == 0:  # nothing to weigh: no need for the facts of every manifest
             facts = pl.DataFrame(schema={**{k: pl.String for k in KEY}, "digest": pl.String, "own_bytes": pl.Int64})
-        facts = (manifest_facts(inv) if facts is None else facts).select(
-            *KEY, pl.col("digest").alias("manifest_digest"), "own_bytes")
+        else:
+            facts = manifest_facts(inv)  # kept on inv: summary and storage use them too
+        facts = facts.select(*KEY, pl.col("digest").alias("manifest_digest"), "own_bytes")
         freed = deleted.join(facts, on=[*KEY, "manifest_digest"], how="left")
         repos = freed.group_by(KEY).agg(pl.len().alias("manifests_deleted"),
                                         pl.lit(None, dtype=pl.Int64).alias("blobs_freed"),

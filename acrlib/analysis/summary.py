@@ -49,7 +49,7 @@ def summary(inv: Inventory, plan: pl.DataFrame | None = None, *, freed: PerRegis
     if plan is None:
         freed = None
     else:
-        freed = freed if freed is not None else reclaimable(inv, plan, facts=facts)
+        freed = freed if freed is not None else reclaimable(inv, plan)
         per_repo = (per_repo.join(_plan_totals(plan, KEY), on=KEY, how="left")
                     .join(freed.repositories.select(*KEY, "reclaimable_bytes"), on=KEY, how="left"))
     counts = [c for c in per_repo.columns if c not in KEY]
