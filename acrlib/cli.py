@@ -161,7 +161,13 @@ def _publish(html, url: str | None) -> None:
         print(report.publish(html, url))
 
 
+def _on(flag: bool) -> str:
+    return "on" if flag else "off"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from acrlib.collection.options import DEFAULTS, REFERRER_CHECKS  # collect's defaults, from their one place
+
     parser = argparse.ArgumentParser(prog="acrlib", description="Every repository, manifest and tag of every "
                                      "Azure Container Registry in a tenant, as polars tables and reports.")
     parser.add_argument("--version", action="version", version=f"acrlib {__version__}")
@@ -173,13 +179,17 @@ def build_parser() -> argparse.ArgumentParser:
     col.add_argument("--source", default=DEFAULT_SOURCE, help=f"{DEFAULT_SOURCE} (default) or emulator:PRESET")
     col.add_argument("--subscription", action="append", help="subscription id to search (repeatable)")
     col.add_argument("--registry", action="append", help="registry name (repeatable)")
-    col.add_argument("--layers", action="store_true", help="also record every manifest's blobs (1 request each)")
-    col.add_argument("--referrers", choices=["artifacts", "untagged"], default="artifacts",
-                     help="which manifests are read to find OCI referrers (default artifacts)")
-    col.add_argument("--activity-days", type=int, default=90, metavar="N",
-                     help="days of pulls and pushes to read from the registries' event logs (0: none; default 90)")
-    col.add_argument("--deployments", action=argparse.BooleanOptionalAction, default=True,
-                     help="read what Azure workloads run (AKS, Container Apps, ACI, App Service; default on)")
+    col.add_argument("--layers", action=argparse.BooleanOptionalAction, default=DEFAULTS["layers"],
+                     help="also record every manifest's blobs (1 request each; default "
+                          f"{_on(DEFAULTS['layers'])})")
+    col.add_argument("--referrers", choices=REFERRER_CHECKS, default=DEFAULTS["referrers"],
+                     help=f"which manifests are read to find OCI referrers (default {DEFAULTS['referrers']})")
+    col.add_argument("--activity-days", type=int, default=DEFAULTS["activity_days"], metavar="N",
+                     help="days of pulls and pushes to read from the registries' event logs (0: none; default "
+                          f"{DEFAULTS['activity_days']})")
+    col.add_argument("--deployments", action=argparse.BooleanOptionalAction, default=DEFAULTS["deployments"],
+                     help="read what Azure workloads run (AKS, Container Apps, ACI, App Service; default "
+                          f"{_on(DEFAULTS['deployments'])})")
     col.add_argument("--aks-run-command", action="store_true",
                      help="list the pods of AKS clusters without Container Insights through the AKS run command: "
                           "THIS CREATES A POD IN EACH SUCH CLUSTER (off by default)")

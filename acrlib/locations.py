@@ -37,8 +37,6 @@ _CONTAINER = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$|^\$web$|^\$root$"
 # abfs host: ACCOUNT.dfs.core.windows.net or ACCOUNT.blob.core.windows.net (and the other clouds' suffixes)
 _HOST = re.compile(r"^(?P<account>[^.]+)\.(?:dfs|blob)\.(?P<suffix>core\.[a-z0-9.-]+)$")
 ROLE = "Storage Blob Data Contributor"
-# adlfs warns (and goes on) when it cannot read a container's properties; acrlib reports the failure itself
-warnings.filterwarnings("ignore", message="Failed to fetch container properties", category=UserWarning)
 
 
 def is_url(text) -> bool:
@@ -98,7 +96,11 @@ class Location:
 
     def _call(self, doing: str, fn, *args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with warnings.catch_warnings():
+                # adlfs warns (and goes on) when it cannot read a container's properties; acrlib reports the
+                # failure itself. Scoped to acrlib's own calls: the process's warning filters stay the user's.
+                warnings.filterwarnings("ignore", message="Failed to fetch container properties", category=UserWarning)
+                return fn(*args, **kwargs)
         except (FileNotFoundError, StorageError):
             raise
         except Exception as e:  # adlfs passes azure-core's errors through, or wraps them in OSError

@@ -234,12 +234,8 @@ KEYS: dict[str, list[str]] = {
     "errors": ["registry", "repository", "stage", "at"],
 }
 
-STATUSES = ("complete", "partial", "failed")
-KINDS = ("image", "index", "helm", "signature", "attestation", "artifact")
-ROLES = ("manifest", "config", "layer", "child", "subject")
-ACTIVITY_STATUSES = ("ok", "not-configured", "category-disabled", "azure-diagnostics-mode", "no-access", "error")
+KINDS = ("image", "index", "helm", "signature", "attestation", "artifact")  # what mt.kind_expr() tells apart
 IDENTITIES_KEPT = 20
-SERVICES = ("aks", "containerapp", "containerapp-job", "aci", "appservice", "functions")
 
 
 def schema(table: str) -> pl.Schema:

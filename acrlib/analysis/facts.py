@@ -10,11 +10,6 @@ from ..inventory import Inventory
 KEY = ["registry", "repository"]
 
 
-def _children(inv: Inventory) -> pl.DataFrame:
-    """Index children (registry, repository, digest), each once."""
-    return inv.references.select("registry", "repository", pl.col("child_digest").alias("digest")).unique()
-
-
 _CACHE = "_manifest_facts"  # on the inventory: (manifests, references, facts)
 
 

@@ -40,14 +40,12 @@ _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 
 _GO_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 # A ':' that is the separator: not right after "(?" plus flags, not inside "[[:class:]]" brackets.
 _NOT_SEPARATOR_BEFORE = re.compile(r"(?:\(\?[imsU-]{0,5}|\[*\^*\[\^*)\Z")
-LOCKED_REASON = "locked (delete or write disabled)"
 
 PLAN_SCHEMA = {
     "registry": pl.String(), "repository": pl.String(), "tag": pl.String(), "digest": pl.String(),
     "action": pl.String(), "reason": pl.String(), "size_bytes": pl.Int64(),
     "last_updated_at": pl.Datetime("us", "UTC"),
 }
-ACTIONS = ("delete_tag", "delete_manifest", "cascade", "keep", "skip")
 DELETING = protect.DELETING  # the actions that delete; keep and skip rows explain what a protection spared
 
 
@@ -59,7 +57,7 @@ class PurgePlan(pl.DataFrame):
 
     @classmethod
     def of(cls, frame: pl.DataFrame, parameters: dict) -> PurgePlan:
-        plan = cls._from_pydf(frame._df)
+        plan = cls(frame)
         plan.parameters = parameters
         return plan
 

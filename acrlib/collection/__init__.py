@@ -1,8 +1,8 @@
 """The collection wing: everything that talks to Azure (Resource Graph, ARM and every registry's data plane)
-and turns its answers into typed tables. ``collect`` is the one entry point; ``options`` checks its
-arguments without a request."""
+and turns its answers into typed tables. ``collect`` is the one entry point; :class:`Options` holds its
+settings and their defaults, and checks them without a request."""
 
-from .options import Options, options
+from .options import Options
 from .tenant import collect, collect_async
 
-__all__ = ["Options", "collect", "collect_async", "options"]
+__all__ = ["Options", "collect", "collect_async"]

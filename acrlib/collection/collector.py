@@ -16,6 +16,7 @@ from .. import media_types as mt
 from .. import schema, skus
 from ..errors import RequestFailed, SignInRequired, redact
 from . import parse, previous
+from .contents import manifests_read
 from .discovery import Arm
 from .http import Gate, Session, bounded
 from .options import Options
@@ -25,7 +26,6 @@ from .tokens import EntraToken
 
 # Requests in flight per registry (once throttled, acrlib paces at the SKU's documented ReadOps).
 SKU_CONCURRENCY = {"Basic": 8, "Standard": 16, "Premium": 32}
-NON_IMAGE_CONFIGS = set(mt.IMAGE_CONFIG_TYPES) | {mt.HELM_CONFIG}
 MESSAGE_CHARS = 1000
 # What identifies an item of each listing: an item without it cannot be told apart from others and is left out.
 ITEM_KEYS = {"manifests": ("digest",), "tags": ("tag", "digest")}
@@ -299,22 +299,11 @@ class Collector:
         return result.references.select("repository", pl.col("child_digest").alias("digest"))
 
     async def contents(self, client: RegistryClient, result: RegistryResult, children: pl.DataFrame) -> None:
-        """Manifest bytes where they matter, to learn OCI ``subject`` and ``artifactType``: OCI manifests whose
-        config is neither an image nor a Helm config (what referrer tools push); with ``referrers="untagged"``
-        also every untagged OCI image manifest that no index references (what ``acr purge`` checks); with
-        ``layers=True`` every manifest. What a previous snapshot read is taken from it (its layers too, when
-        it read them)."""
-        m = result.manifests
-        if self.opts.layers:
-            wanted = m.select("repository", "digest")
-        else:
-            oci = m.filter(pl.col("media_type") == mt.OCI_MANIFEST)
-            wanted = oci.filter(~pl.col("config_media_type").fill_null("").is_in(list(NON_IMAGE_CONFIGS)))
-            if self.opts.referrers == "untagged":
-                untagged = oci.filter(pl.col("tags").list.len() == 0).join(children, on=["repository", "digest"],
-                                                                           how="anti")
-                wanted = pl.concat([wanted, untagged])
-            wanted = wanted.select("repository", "digest").unique(maintain_order=True)
+        """Manifest bytes where they matter (which ones: :func:`.contents.manifests_read`), to learn OCI
+        ``subject`` and ``artifactType`` and, with ``layers=True``, the layers. What a previous snapshot read is
+        taken from it (its layers too, when it read them)."""
+        wanted = manifests_read(result.manifests, children, layers=self.opts.layers,
+                                referrers=self.opts.referrers)
         known = result.known
         usable = known.documents if (known.layers is not None or not self.opts.layers) else known.documents.head(0)
         reused, fetch = previous.reuse(wanted, usable)

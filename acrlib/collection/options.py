@@ -3,9 +3,11 @@ is sent, and names the problem in a ``ValueError``."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..clouds import Cloud
@@ -22,23 +24,39 @@ REFERRER_CHECKS = ("artifacts", "untagged")
 
 @dataclass(frozen=True)
 class Options:
-    credential: Any
-    subscriptions: tuple[str, ...] | None
-    registry_names: frozenset[str] | None
-    registry_pattern: re.Pattern | None
-    cloud: Cloud
-    arm_endpoint: str | None
-    connection_verify: bool | str | None
-    progress: bool | None
-    layers: bool
-    page_size: int
-    referrers: str
-    limits: Limits = field(default_factory=Limits)
-    activity_days: int = 0  # 0: no pull activity
+    """Every setting of a collection, with its default: the one place a default lives. :func:`acrlib.collect` and
+    :func:`acrlib.collect_async` take exactly these keyword arguments (see :func:`takes_options`), the CLI and
+    the emulator's truth read their defaults from here. Making one checks every setting before any request
+    (a ``ValueError`` naming the problem) and holds it resolved: ``cloud`` a :class:`~acrlib.clouds.Cloud`,
+    ``subscriptions`` a tuple, ``registries`` split into ``registry_names`` or ``registry_pattern``, the bounds
+    in ``limits``, ``previous`` an Inventory, ``credential`` a TokenCredential."""
+
+    credential: Any = None
+    subscriptions: Any = None
+    registries: Any = None
+    cloud: Any = "public"
+    arm_endpoint: str | None = None
+    connection_verify: bool | str | None = None
+    progress: bool | None = None
+    layers: bool = False
+    page_size: int = 1000
+    referrers: str = "artifacts"
+    request_timeout: float = Limits.request_timeout
+    max_retry_wait: float = Limits.max_retry_wait
+    max_answer_bytes: int = Limits.max_answer_bytes
+    activity_days: int = 90  # 0 (or None): no pull activity
     logs_endpoint: str | None = None
-    deployments: bool = False
+    deployments: bool = True
     aks_run_command: bool = False  # the one write acrlib can make: a pod in each cluster without Container Insights
     previous: Any = None  # an Inventory whose content-addressed facts are reused (see collection.previous)
+    registry_names: frozenset[str] | None = field(init=False, default=None)
+    registry_pattern: re.Pattern | None = field(init=False, default=None)
+    limits: Limits = field(init=False, default_factory=Limits)
+
+    def __post_init__(self):
+        resolved = _check(self)
+        for name, value in resolved.items():
+            object.__setattr__(self, name, value)
 
     def wants(self, name: str) -> bool:
         if self.registry_names is not None:
@@ -55,6 +73,38 @@ class Options:
         if self.registry_names is not None:
             return f"registries {sorted(self.registry_names)}"
         return f"registry pattern {self.registry_pattern.pattern!r}"
+
+
+SETTINGS = tuple(f.name for f in fields(Options) if f.init)
+DEFAULTS = {f.name: f.default for f in fields(Options) if f.init}
+
+
+def takes_options(fn):
+    """Give ``fn(credential=None, **settings)`` the signature of :class:`Options`' settings (names and defaults),
+    so that ``help()``, Jupyter and ``inspect.signature`` show them, and refuse a name that is not one."""
+    parameters = [inspect.Parameter("credential", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)]
+    parameters += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=DEFAULTS[name])
+                   for name in SETTINGS if name != "credential"]
+
+    def check(settings: dict) -> None:
+        for name in settings:
+            if name not in DEFAULTS or name == "credential":
+                raise TypeError(f"{fn.__name__}() got an unexpected keyword argument {name!r}; its settings are "
+                                f"{', '.join(SETTINGS[1:])}")
+
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def wrapper(credential=None, **settings):
+            check(settings)
+            return await fn(credential, **settings)
+    else:
+        @functools.wraps(fn)
+        def wrapper(credential=None, **settings):
+            check(settings)
+            return fn(credential, **settings)
+
+    wrapper.__signature__ = inspect.signature(fn).replace(parameters=parameters)
+    return wrapper
 
 
 def check_filters(subscriptions, registries) -> tuple[tuple[str, ...] | None, frozenset[str] | None,
@@ -86,47 +136,46 @@ def check_filters(subscriptions, registries) -> tuple[tuple[str, ...] | None, fr
     return subs, names, pattern
 
 
-def options(credential=None, *, subscriptions=None, registries=None, cloud="public", arm_endpoint=None,
-            connection_verify=None, progress=None, layers=False, page_size=1000, referrers="artifacts",
-            request_timeout=Limits.request_timeout, max_retry_wait=Limits.max_retry_wait,
-            max_answer_bytes=Limits.max_answer_bytes, activity_days=90, logs_endpoint=None, deployments=True,
-            aks_run_command=False, previous=None) -> Options:
-    """Validate :func:`acrlib.collect`'s arguments; every problem is a ``ValueError`` naming it, before any
-    request."""
-    target = resolve_cloud(cloud)
-    subs, names, pattern = check_filters(subscriptions, registries)
-    for name, endpoint in (("arm_endpoint", arm_endpoint), ("logs_endpoint", logs_endpoint)):
+def _check(opts: Options) -> dict:
+    """Every setting of ``opts`` checked, before any request, and resolved; a ``ValueError`` names the first
+    problem."""
+    target = resolve_cloud(opts.cloud.name if isinstance(opts.cloud, Cloud) else opts.cloud)
+    subs, names, pattern = check_filters(opts.subscriptions, opts.registries)
+    for name in ("arm_endpoint", "logs_endpoint"):
+        endpoint = getattr(opts, name)
         if endpoint is not None and (not isinstance(endpoint, str) or not re.match(r"^https://[^/\s]+", endpoint)):
             raise ValueError(f"{name} {endpoint!r} must be an https:// URL: bearer tokens are never sent over "
                              "plain http")
-    if activity_days is None:
-        activity_days = 0
+    activity_days = 0 if opts.activity_days is None else opts.activity_days
     if isinstance(activity_days, bool) or not isinstance(activity_days, int) or not 0 <= activity_days <= 730:
         raise ValueError(f"activity_days must be a whole number of days from 0 (no pull activity) to 730, not "
                          f"{activity_days!r}")
-    if isinstance(connection_verify, (str, os.PathLike)) and not os.path.exists(connection_verify):
-        raise ValueError(f"connection_verify {str(connection_verify)!r} is not a file (expected a CA bundle)")
-    if referrers not in REFERRER_CHECKS:
-        raise ValueError(f"referrers must be one of {REFERRER_CHECKS}, not {referrers!r}")
+    verify = opts.connection_verify
+    if isinstance(verify, (str, os.PathLike)) and not os.path.exists(verify):
+        raise ValueError(f"connection_verify {str(verify)!r} is not a file (expected a CA bundle)")
+    if opts.referrers not in REFERRER_CHECKS:
+        raise ValueError(f"referrers must be one of {REFERRER_CHECKS}, not {opts.referrers!r}")
+    page_size = opts.page_size
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 1000:
         raise ValueError(f"page_size must be an integer from 1 to 1000, not {page_size!r}")
-    for name, value in (("deployments", deployments), ("aks_run_command", aks_run_command)):
-        if not isinstance(value, bool):
-            raise ValueError(f"{name} must be True or False, not {value!r}")
-    if progress is not None and not isinstance(progress, bool):
-        raise ValueError(f"progress must be True, False or None (automatic), not {progress!r}")
-    if aks_run_command and not deployments:
+    for name in ("deployments", "aks_run_command"):
+        if not isinstance(getattr(opts, name), bool):
+            raise ValueError(f"{name} must be True or False, not {getattr(opts, name)!r}")
+    if opts.progress is not None and not isinstance(opts.progress, bool):
+        raise ValueError(f"progress must be True, False or None (automatic), not {opts.progress!r}")
+    if opts.aks_run_command and not opts.deployments:
         raise ValueError("aks_run_command reads deployments: it needs deployments=True")
+    previous = opts.previous
     if previous is not None:
         previous = load_previous(previous)
         check_cloud(previous, target.name)
-    limits = Limits(request_timeout=request_timeout, max_retry_wait=max_retry_wait, max_answer_bytes=max_answer_bytes)
+    limits = Limits(request_timeout=opts.request_timeout, max_retry_wait=opts.max_retry_wait,
+                    max_answer_bytes=opts.max_answer_bytes)
+    credential = opts.credential
     if credential is None:
         credential = default_credential(target.authority)
     elif not callable(getattr(credential, "get_token", None)):
         raise ValueError(f"credential must be an azure-core TokenCredential, not {type(credential).__name__}")
-    return Options(credential=credential, subscriptions=subs, registry_names=names, registry_pattern=pattern,
-                   cloud=target, arm_endpoint=arm_endpoint, connection_verify=connection_verify,
-                   progress=progress, layers=bool(layers), page_size=page_size, referrers=referrers,
-                   limits=limits, activity_days=activity_days, logs_endpoint=logs_endpoint, deployments=deployments,
-                   aks_run_command=aks_run_command, previous=previous)
+    return {"credential": credential, "subscriptions": subs, "registry_names": names, "registry_pattern": pattern,
+            "cloud": target, "activity_days": activity_days, "layers": bool(opts.layers), "previous": previous,
+            "limits": limits}

@@ -18,9 +18,9 @@ import polars as pl
 from .. import locations, schema, snapshots
 from .. import media_types as mt
 from ..inventory import Inventory
+from .contents import manifests_read
 
 KEY = ["repository", "digest"]
-NON_IMAGE_CONFIGS = list(set(mt.IMAGE_CONFIG_TYPES) | {mt.HELM_CONFIG})
 # Error stages that leave a repository's (or, without a repository, the registry's) per-digest facts incomplete.
 FACT_STAGES = ("references", "content")
 REGISTRY_STAGES = ("registry", "assemble", "references", "content")
@@ -91,16 +91,10 @@ def known(previous: Inventory | None, registry: str) -> Known:
     references = previous.references.filter(pl.col("registry") == registry).join(
         indexes.rename({"digest": "index_digest"}), on=["repository", "index_digest"], how="semi")
     layered = bool(previous.metadata.get("layers"))
-    if layered:
-        read = manifests
-    else:  # what collect reads without layers: OCI manifests of artifacts, and with referrers="untagged" more
-        oci = manifests.filter(pl.col("media_type") == mt.OCI_MANIFEST)
-        read = oci.filter(~pl.col("config_media_type").fill_null("").is_in(NON_IMAGE_CONFIGS))
-        if previous.metadata.get("referrers") == "untagged":
-            children = previous.references.filter(pl.col("registry") == registry).select(
-                "repository", pl.col("child_digest").alias("digest"))
-            untagged = oci.filter(pl.col("tags").list.len() == 0).join(children, on=KEY, how="anti")
-            read = pl.concat([read, untagged]).unique(KEY)
+    children = previous.references.filter(pl.col("registry") == registry).select(
+        "repository", pl.col("child_digest").alias("digest"))
+    read = manifests.join(manifests_read(manifests, children, layers=layered,
+                                         referrers=previous.metadata.get("referrers", "artifacts")), on=KEY, how="semi")
     documents = read.select(*KEY, "artifact_type", "subject")
     layers = None
     if layered:

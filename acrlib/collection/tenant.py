@@ -26,18 +26,15 @@ from .collector import Collector, RegistryResult
 from .deployments import DeploymentReader
 from .deployments import tables as deployment_tables
 from .discovery import Arm, discover
-from .http import Limits, Session
+from .http import Session
 from .logs import LogAnalytics
-from .options import Options, options
+from .options import Options, takes_options
 from .previous import check_tenant
 from .progress import Progress
 
 
-def collect(credential=None, *, subscriptions=None, registries=None, cloud="public", arm_endpoint=None,
-            connection_verify=None, progress=None, layers=False, page_size=1000, referrers="artifacts",
-            request_timeout=Limits.request_timeout, max_retry_wait=Limits.max_retry_wait,
-            max_answer_bytes=Limits.max_answer_bytes, activity_days=90, logs_endpoint=None, deployments=True,
-            aks_run_command=False, previous=None) -> Inventory:
+@takes_options
+def collect(credential=None, **settings) -> Inventory:
     """Collect every registry, repository, manifest and tag the credential can see.
 
     Parameters
@@ -55,10 +52,10 @@ def collect(credential=None, *, subscriptions=None, registries=None, cloud="publ
     referrers: which manifests' bytes are read to find OCI ``subject``/``artifactType``: ``artifacts``
         (OCI manifests whose config is neither an image nor a Helm config: what referrer tools push) or
         ``untagged`` (also every untagged OCI image manifest, as ``acr purge`` does; one request each).
-    request_timeout: seconds one request may take from sending to its last byte (default 120).
+    request_timeout: seconds one request may take from sending to its last byte.
     max_retry_wait: seconds a server may ask acrlib to wait before a retry (``Retry-After``); a longer wait
-        fails that request at once, with an error row naming the server's value (default 60).
-    max_answer_bytes: the largest answer read, in bytes after decompression (default 64 MiB); a larger one is
+        fails that request at once, with an error row naming the server's value.
+    max_answer_bytes: the largest answer read, in bytes after decompression; a larger one is
         cut off and becomes an error row.
     activity_days: days of pull and push activity to read from the registries' event logs (their diagnostic
         settings and Log Analytics workspaces) into ``activity`` and ``activity_sources``; 0 or None: none.
@@ -85,13 +82,7 @@ def collect(credential=None, *, subscriptions=None, registries=None, cloud="publ
     >>> inv = acrlib.collect(registries=["contosoprodacr"], layers=True)   # doctest: +SKIP
     >>> inv.manifests.group_by("repository").len()                          # doctest: +SKIP
     """
-    opts = options(credential, subscriptions=subscriptions, registries=registries, cloud=cloud,
-                   arm_endpoint=arm_endpoint, connection_verify=connection_verify, progress=progress, layers=layers,
-                   page_size=page_size, referrers=referrers, request_timeout=request_timeout,
-                   max_retry_wait=max_retry_wait, max_answer_bytes=max_answer_bytes, activity_days=activity_days,
-                   logs_endpoint=logs_endpoint, deployments=deployments, aks_run_command=aks_run_command,
-                   previous=previous)
-    return run(collect_async(opts))
+    return run(_collect(Options(credential, **settings)))
 
 
 def run(coroutine):
@@ -105,9 +96,14 @@ def run(coroutine):
         return pool.submit(asyncio.run, coroutine).result()
 
 
-async def collect_async(opts: Options) -> Inventory:
-    """The coroutine behind :func:`collect` (for callers already in an event loop of their own); ``opts`` from
-    :func:`acrlib.collection.options`."""
+@takes_options
+async def collect_async(credential=None, **settings) -> Inventory:
+    """:func:`collect` as a coroutine, for callers already in an event loop of their own: the same keyword
+    arguments, the same result."""
+    return await _collect(Options(credential, **settings))
+
+
+async def _collect(opts: Options) -> Inventory:
     started = time.perf_counter()
     local_start = dt.datetime.now(dt.UTC)
     credential = AsyncCredential(opts.credential)

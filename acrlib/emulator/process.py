@@ -217,11 +217,16 @@ class Emulator:
 
     # --- ground truth and counters ---
 
-    def truth(self, activity_days: int = 90, run_command: bool = False) -> dict[str, pl.DataFrame]:
+    def truth(self, activity_days: int | None = None, run_command: bool = False) -> dict[str, pl.DataFrame]:
         """The tenant's exact content as acrlib tables (every table of ``acrlib.schema.TABLES``), sorted by each
         table's key; ``activity`` and ``activity_sources`` as a collection reading ``activity_days`` of logs
-        sees them (computed from the generated events, not through the emulated query API); ``deployments`` as
-        a collection with ``deployments=True`` and ``aks_run_command=run_command`` reads them."""
+        sees them (computed from the generated events, not through the emulated query API; None: collect's
+        default); ``deployments`` as a collection with ``deployments=True`` and ``aks_run_command=run_command``
+        reads them."""
+        if activity_days is None:
+            from acrlib.collection.options import DEFAULTS  # the collection's default, from its one place
+
+            activity_days = DEFAULTS["activity_days"]
         key = (activity_days, run_command)
         if key not in self._truth:
             directory = Path(self._command("truth", activity_days=activity_days, run_command=run_command)["dir"])

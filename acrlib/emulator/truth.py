@@ -205,7 +205,7 @@ def deployment_tables(tenant: Tenant, login_servers: dict[str, str], run_command
             "deployment_sources": schema.sort("deployment_sources", schema.frame("deployment_sources", sources))}
 
 
-def truth_tables(tenant: Tenant, login_servers: dict[str, str], activity_days: int = 90,
+def truth_tables(tenant: Tenant, login_servers: dict[str, str], activity_days: int,
                  run_command: bool = False) -> dict[str, pl.DataFrame]:
     """Every table of the tenant's data-plane registries (discovery-only registries are left out); the
     activity tables for ``activity_days`` of logs (empty for 0); the deployment tables, with the AKS run command

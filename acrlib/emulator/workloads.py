@@ -16,7 +16,6 @@ from . import activity
 from .model import DAY, TICKS, Tenant
 
 HOUR = 3600 * TICKS
-APP_API = "2024-03-01"
 
 
 @dataclass(frozen=True)

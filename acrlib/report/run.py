@@ -11,6 +11,7 @@ import importlib.resources
 import json
 import os
 import re
+import sys
 import time
 from dataclasses import dataclass
 from html import escape as html_escape
@@ -25,12 +26,15 @@ EXECUTION_TIMEOUT_S = 1800
 # jsonschema imports the optional rfc3987-syntax (installed with jupyter-server's extras), which builds a grammar
 # for 1.1 s at import; nbformat's schemas never check IRIs. The report's own processes (its kernel, and the CLI
 # running it) skip it: the kernel through this startup line, the CLI through skip_slow_imports().
-SKIP_SLOW_IMPORTS = "import sys; sys.modules.setdefault('rfc3987_syntax', None)"
+SLOW_IMPORT = "rfc3987_syntax"
+SKIP_SLOW_IMPORTS = f"import sys; sys.modules.setdefault({SLOW_IMPORT!r}, None)"
 
 
 def skip_slow_imports() -> None:
     """In a process that only runs the report (``acrlib report``): leave out the 1.1 s import above."""
-    exec(SKIP_SLOW_IMPORTS)
+    sys.modules.setdefault(SLOW_IMPORT, None)
+
+
 TITLE = "Azure Container Registry report"
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from acrlib import media_types as mt
 from acrlib import schema
+from acrlib.collection.options import DEFAULTS
 from acrlib.emulator.generate import generate
 from acrlib.emulator.model import format_time
 from acrlib.emulator.server.registry import manifest_attributes
@@ -19,7 +20,7 @@ from acrlib.emulator.truth import truth_tables
 def tables(scale: str, seed: int):
     tenant = generate(scale, seed, now=1_795_000_000 * 10_000_000)
     servers = {r.name: f"127.0.0.1:{i}" for i, r in enumerate(tenant.registries)}
-    return tenant, truth_tables(tenant, servers)
+    return tenant, truth_tables(tenant, servers, DEFAULTS["activity_days"])
 
 
 @pytest.fixture(scope="module", params=[("tiny", 7), ("demo", 11)], ids=["tiny", "demo"])

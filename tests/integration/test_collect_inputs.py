@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import acrlib
-from acrlib.collection import options
+from acrlib.collection import Options
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
@@ -96,7 +96,7 @@ def test_each_cloud_asks_for_its_own_scopes_and_the_acr_audience(tiny, tiny_trut
     ("usgov", "https://management.usgovcloudapi.net", "login.microsoftonline.us"),
 ])
 def test_each_cloud_has_its_endpoint_and_default_credential_authority(cloud, endpoint, authority):
-    opts = options(cloud=cloud)
+    opts = Options(cloud=cloud)
     assert opts.cloud.arm_endpoint == endpoint and opts.cloud.authority == authority
 
     def authorities(obj, depth=0):  # azure-identity keeps the authority on its inner credentials

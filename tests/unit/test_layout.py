@@ -90,7 +90,10 @@ def test_only_the_glue_reaches_the_emulator_and_only_lazily():
 def test_the_emulator_uses_only_the_core_of_acrlib():
     for name, tree in modules().items():
         if part(name) == "emulator":
-            for target, _ in imports(name, tree):
+            for target, node in imports(name, tree):
+                if target == "acrlib.collection.options.DEFAULTS":  # its truth reads collect's defaults, lazily
+                    assert node.col_offset > 0, f"{name} imports the collection at module level"
+                    continue
                 assert part(target) in ("core", "emulator"), f"{name} imports {target}"
 
 

@@ -78,7 +78,7 @@ class Control:
             self.state.refill()
             return {"ok": True}
         if cmd == "truth":
-            return {"dir": str(self.write_truth(command.get("activity_days", 90), command.get("run_command", False)))}
+            return {"dir": str(self.write_truth(command["activity_days"], command["run_command"]))}
         if cmd == "advance":
             summary = evolve.advance(self.state.tenant, days=command["days"], seed=command.get("seed", 0))
             self.changed()
