@@ -1,15 +1,17 @@
 """acrlib: every registry, repository, manifest and tag of a tenant's Azure Container Registries, as polars
 tables, with analysis and notebook reports.
 
-Where things are: the core (``schema``, ``inventory``, ``snapshots``, ``errors``, ``sources``) and three
-wings that use it: ``collection`` (talks to Azure), ``analysis`` (pure functions over an Inventory) and
-``report`` (charts, tables, running notebooks). ``emulator`` stands apart, for tests and demos.
+Where things are: the core (``schema``, ``inventory``, ``errors``, ``clouds``), the storage layer
+(``snapshots``, ``locations``, ``history``), and three wings that use them: ``collection`` (talks to Azure),
+``analysis`` (pure functions over an Inventory) and ``report`` (charts, tables, running notebooks); ``sources``
+and ``cli`` are the glue on top. ``emulator`` stands apart, for tests and demos.
 """
 
 from . import sources
 from ._version import __version__
 from .analysis import (
-    History,
+    Analysis,
+    Headline,
     PurgePlan,
     collection_status,
     cost,
@@ -18,7 +20,6 @@ from .analysis import (
     duplicates,
     growth,
     headline,
-    history,
     in_use,
     posture,
     posture_matrix,
@@ -44,14 +45,16 @@ from .errors import (
     StorageError,
     TokenError,
 )
+from .history import History, history
 from .inventory import Inventory
 from .report.tables import headline_table
 from .schema import TABLES
 
 __all__ = [
-    "TABLES", "AcrlibError", "ArmError", "History", "Inventory", "PurgePlan", "RegistryError", "ReportError",
-    "RequestFailed", "SignInRequired", "SnapshotError", "StorageError", "TokenError", "__version__", "collect",
-    "collect_async", "collection_status", "cost", "cost_over_time", "delete_script", "duplicates", "growth", "headline",
-    "headline_table", "history", "in_use", "posture", "posture_matrix", "projection", "purge_commands", "purge_plan",
-    "reclaimable", "savings", "sources", "storage", "summary", "tag_churn", "unused",
+    "TABLES", "AcrlibError", "Analysis", "ArmError", "Headline", "History", "Inventory", "PurgePlan",
+    "RegistryError", "ReportError", "RequestFailed", "SignInRequired", "SnapshotError", "StorageError",
+    "TokenError", "__version__", "collect", "collect_async", "collection_status", "cost", "cost_over_time",
+    "delete_script", "duplicates", "growth", "headline", "headline_table", "history", "in_use", "posture",
+    "posture_matrix", "projection", "purge_commands", "purge_plan", "reclaimable", "savings", "sources", "storage",
+    "summary", "tag_churn", "unused",
 ]

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import locations, snapshots
-from .analysis.history import History
 from .collection import collect
 from .collection.options import check_filters
 from .errors import StorageError
+from .history import History
 from .inventory import HISTORY_ERROR, Inventory
 
 AZURE = "azure"

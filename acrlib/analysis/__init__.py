@@ -1,34 +1,43 @@
 """The analysis wing: pure functions over an :class:`~acrlib.Inventory` (or a history of them) that return
-polars frames. Sizes are bytes, ages days; nothing here talks to Azure."""
+polars frames, and :class:`Analysis`, which computes what several of them share once. Sizes are bytes, ages
+days; nothing here talks to Azure. The report uses only the names exported here."""
 
 from .commands import delete_script, purge_commands
+from .context import Analysis
 from .cost import cost, savings
-from .headline import headline
-from .history import History, cost_over_time, growth, history, projection, tag_churn
+from .headline import Headline, headline
 from .posture import posture, posture_matrix
-from .purge import PurgePlan, purge_plan
-from .storage import duplicates, reclaimable, storage
+from .protect import DELETING, running_deletions
+from .purge import PurgePlan, describe, pull_protected_plan, purge_plan
+from .storage import duplicates, has_layers, reclaimable, storage
 from .summary import collection_status, summary
-from .usage import in_use, unused
+from .trends import cost_over_time, growth, projection, tag_churn
+from .usage import in_use, pushed_never_pulled, unused
 
 __all__ = [
-    "History",
+    "DELETING",
+    "Analysis",
+    "Headline",
     "PurgePlan",
     "collection_status",
     "cost",
     "cost_over_time",
     "delete_script",
+    "describe",
     "duplicates",
     "growth",
+    "has_layers",
     "headline",
-    "history",
     "in_use",
     "posture",
     "posture_matrix",
     "projection",
+    "pull_protected_plan",
     "purge_commands",
     "purge_plan",
+    "pushed_never_pulled",
     "reclaimable",
+    "running_deletions",
     "savings",
     "storage",
     "summary",

@@ -3,14 +3,15 @@ bytes each adds on its own."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 from ..inventory import Inventory
 
 KEY = ["registry", "repository"]
-
-
-_CACHE = "_manifest_facts"  # on the inventory: (manifests, references, facts)
+# How an analysis gets the manifest facts it may need: computed on demand, or an Analysis's computed once.
+Facts = Callable[[], pl.DataFrame]
 
 
 def manifest_facts(inv: Inventory) -> pl.DataFrame:
@@ -18,25 +19,8 @@ def manifest_facts(inv: Inventory) -> pl.DataFrame:
     referrer) and ``own_bytes``: the bytes a manifest adds on its own (an index's ``imageSize`` minus its
     children's, so that summing ``own_bytes`` counts every child once).
 
-    Kept on the inventory until its manifests or references are replaced: summary, storage, reclaimable and
-    unused all need it, and the report and the what-if panel call them together (on ``large`` each call
-    cost 0.1-0.2 s)."""
-    cached = inv.__dict__.get(_CACHE)
-    if cached is not None and cached[0] is inv.manifests and cached[1] is inv.references:
-        return cached[2]
-    facts = _facts(inv)
-    inv.__dict__[_CACHE] = (inv.manifests, inv.references, facts)
-    return facts
-
-
-def forget(inv: Inventory) -> None:
-    """Drop what :func:`manifest_facts` keeps on ``inv`` (a benchmark times the analyses cold)."""
-    inv.__dict__.pop(_CACHE, None)
-
-
-def _facts(inv: Inventory) -> pl.DataFrame:
-    """:func:`manifest_facts`, computed: what the references say is gathered per digest first, so the manifests
-    are joined once."""
+    Summary, storage, reclaimable and unused all need these; :class:`~acrlib.Analysis` computes them once for
+    all of them. What the references say is gathered per digest first, so the manifests are joined once."""
     refs = inv.references.select(*KEY, "index_digest", "child_digest")
     child_sizes = (refs.join(inv.manifests.select(*KEY, pl.col("digest").alias("child_digest"),
                                                   pl.col("size_bytes").alias("child_size")),

@@ -4,20 +4,49 @@ bytes a purge frees, never from summed image sizes)."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import polars as pl
 
 from ..inventory import Inventory
-from .cost import cost, savings
-from .frames import PerRegistry
-from .posture import posture
+from .frames import Frames
 from .storage import has_layers
-from .summary import summary
+
+
+@dataclass(frozen=True)
+class Headline(Frames):
+    """The report's first numbers (sizes in bytes, money a month in the rates' currency). The plan's numbers are
+    None without a plan, the trend's without two snapshots. Read as attributes, or as a read-only dict
+    (``h["billed_bytes"]``, ``h.items()``)."""
+
+    registries: int
+    complete_registries: int
+    errors: int
+    repositories: int
+    manifests: int
+    images: int
+    tags: int
+    untagged: int
+    logical_bytes: int
+    billed_bytes: int
+    monthly_cost: float
+    overage_monthly: float
+    over_allowance: int
+    security_findings: int
+    registries_with_findings: int
+    stale_tags: int | None = None
+    stale_manifests: int | None = None
+    reclaimable_bytes: int | None = None
+    reclaimable_exact: bool | None = None
+    reclaimable_share: float | None = None
+    monthly_savings: float | None = None
+    soonest_full_registry: str | None = None
+    soonest_full_on: dt.datetime | None = None
 
 
 def headline(inv: Inventory, plan: pl.DataFrame | None = None, *, rates: dict | None = None,
-             history=None, overall: PerRegistry | None = None) -> dict:
-    """The report's first numbers, as a dict:
+             history=None) -> Headline:
+    """The report's first numbers, as a :class:`Headline`:
 
     - counts: registries, complete_registries, errors, repositories, manifests, images, tags, untagged;
     - storage: logical_bytes (sum of image sizes), billed_bytes (what the registries bill);
@@ -30,17 +59,20 @@ def headline(inv: Inventory, plan: pl.DataFrame | None = None, *, rates: dict | 
       allowance costs money, so this is often much less than the bytes suggest);
     - with a :class:`~acrlib.History` of two or more snapshots: soonest_full_registry and soonest_full_on, the
       first registry to run out of included storage at its recent growth (None when none is growing into it).
-
-    ``overall``: ``acrlib.summary(inv, plan)`` when the caller has it already.
     """
-    rates = rates or {}
-    regs = (overall if overall is not None else summary(inv, plan)).registries
-    costs = cost(inv, **rates)
-    found = posture(inv)
+    from .context import Analysis
+
+    return Analysis(inv, plan, rates=rates, history=history).headline
+
+
+def headline_of(a) -> Headline:
+    """:func:`headline` from an :class:`~acrlib.Analysis` (its summary, costs and posture, computed once)."""
+    regs = a.summary.registries
+    costs, found = a.costs, a.posture
     numbers: dict = {
         "registries": regs.height,
         "complete_registries": int((regs["status"] == "complete").sum()),
-        "errors": inv.errors.height,
+        "errors": a.inv.errors.height,
     }
     for column in ("repositories", "manifests", "images", "tags", "untagged", "logical_bytes", "billed_bytes"):
         numbers[column] = int(regs[column].fill_null(0).sum())
@@ -51,20 +83,19 @@ def headline(inv: Inventory, plan: pl.DataFrame | None = None, *, rates: dict | 
         security_findings=found.height,
         registries_with_findings=found["registry"].n_unique(),
     )
-    if plan is not None:  # summary's reclaimable_bytes are acrlib.reclaimable's, per registry
-        freed = regs.select("registry", "reclaimable_bytes")
+    if a.plan is not None:  # summary's reclaimable_bytes are acrlib.reclaimable's, per registry
         billed = numbers["billed_bytes"]
-        total = int(freed["reclaimable_bytes"].sum())
+        total = int(regs["reclaimable_bytes"].sum())
         numbers.update(
             stale_tags=int(regs["stale_tags"].sum()),
             stale_manifests=int(regs["stale_manifests"].sum()),
             reclaimable_bytes=total,
-            reclaimable_exact=has_layers(inv),
+            reclaimable_exact=has_layers(a.inv),
             reclaimable_share=total / billed if billed else None,
-            monthly_savings=float(savings(inv, freed, **rates)["monthly_savings"].fill_null(0).sum()),
+            monthly_savings=float(a.savings["monthly_savings"].fill_null(0).sum()),
         )
-    numbers["soonest_full_registry"], numbers["soonest_full_on"] = soonest_full(history)
-    return numbers
+    numbers["soonest_full_registry"], numbers["soonest_full_on"] = soonest_full(a.history)
+    return Headline(**numbers)
 
 
 def soonest_full(history) -> tuple[str | None, dt.datetime | None]:
@@ -72,7 +103,7 @@ def soonest_full(history) -> tuple[str | None, dt.datetime | None]:
     without two snapshots, or when no registry under its allowance is growing into it)."""
     if history is None or len(history) < 2:
         return None, None
-    from .history import projection
+    from .trends import projection
 
     ahead = projection(history).filter(pl.col("full_on").is_not_null(), pl.col("days_until_full") > 0)
     if ahead.height == 0:

@@ -134,3 +134,16 @@ def in_use(inv: Inventory, plan: pl.DataFrame) -> pl.DataFrame:
         plan = plan.with_columns(pl.when(pl.col("action").is_in(DELETING)).then(pl.col("reason") + note)
                                  .otherwise(pl.col("reason")).alias("reason"))
     return plan
+
+
+def running_deletions(inv: Inventory, plan: pl.DataFrame) -> pl.DataFrame:
+    """Deletions in ``plan`` of an image a workload runs, or of a tag a deployment names: registry, repository,
+    tag, digest, action, reason. A plan of :func:`acrlib.purge_plan` has none (it spares what runs)."""
+    digests, tags = running(inv)
+    deleting = plan.filter(pl.col("action").is_in(DELETING))
+    return pl.concat([
+        deleting.join(digests, on=KEY, how="inner"),
+        deleting.join(tags, on=["registry", "repository", "tag"], how="inner"),
+    ], how="diagonal_relaxed").select("registry", "repository", "tag", "digest", "action", "reason").unique(
+        maintain_order=True)
+

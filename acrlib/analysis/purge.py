@@ -336,3 +336,14 @@ def _untagged(inv: Inventory, r: Rules, now: dt.datetime, manifests: pl.DataFram
         (pl.lit("referrer (") + pl.col("kind") + pl.lit(") of ") + pl.col("subject_digest").str.slice(0, 19)
          + pl.lit("..., deleted by ACR with it")).alias("reason"), "size_bytes", "last_updated_at")
     return [rows, cascade]
+
+
+def pull_protected_plan(inv: Inventory, *, filters, stale_days: int, keep: int, untagged: bool,
+                        protect_pulled_days: int) -> PurgePlan:
+    """The report's purge plan: acr purge's rules (tags and, with ``untagged``, untagged manifests not updated
+    for ``stale_days`` days, the newest ``keep`` per repository kept), and, whenever pull logs were collected,
+    nothing pulled within ``protect_pulled_days`` days (0: no pull protection)."""
+    protect = f"{protect_pulled_days}d" if protect_pulled_days and inv.activity_sources.height else None
+    return purge_plan(inv, filters=filters, ago=f"{stale_days}d", keep=keep, untagged=untagged,
+                      protect_pulled_within=protect)
+

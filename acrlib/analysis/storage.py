@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from ..inventory import Inventory
-from .facts import manifest_facts
+from .facts import Facts, manifest_facts
 from .frames import Copies, PerRegistry
 
 EXACT = "layers: each blob counted once"
@@ -46,8 +46,13 @@ def storage(inv: Inventory) -> PerRegistry:
     """Per registry and per repository: unique_bytes (each blob once), exclusive_bytes (blobs no other
     repository of the registry uses), shared_bytes (the rest), and per registry billed_bytes (listUsages),
     difference (billed - unique) with an explanation. Falls back to ``imageSize`` estimates without layers."""
+    return storage_of(inv, lambda: manifest_facts(inv))
+
+
+def storage_of(inv: Inventory, facts: Facts) -> PerRegistry:
+    """:func:`storage`, with the manifest facts from ``facts()`` (asked for only without layers)."""
     if not has_layers(inv):
-        facts = manifest_facts(inv)
+        facts = facts()
         repos = facts.group_by(KEY).agg(pl.col("own_bytes").sum().alias("unique_bytes")).with_columns(
             pl.lit(None, dtype=pl.Int64).alias("exclusive_bytes"), pl.lit(None, dtype=pl.Int64).alias("shared_bytes"))
         regs = repos.group_by("registry").agg(pl.col("unique_bytes").sum()).with_columns(
@@ -95,12 +100,17 @@ def reclaimable(inv: Inventory, plan: pl.DataFrame) -> PerRegistry:
     reclaimable_bytes, basis.
     A blob freed is credited to a repository when every deleted manifest using it is there; otherwise to
     ``(several repositories)``. Deleting tags alone frees nothing."""
+    return reclaimable_of(inv, plan, lambda: manifest_facts(inv))
+
+
+def reclaimable_of(inv: Inventory, plan: pl.DataFrame, facts: Facts) -> PerRegistry:
+    """:func:`reclaimable`, with the manifest facts from ``facts()`` (asked for only when they are needed)."""
     deleted = _deleted(plan)
     if not has_layers(inv):
         if deleted.height == 0:  # nothing to weigh: no need for the facts of every manifest
             facts = pl.DataFrame(schema={**{k: pl.String for k in KEY}, "digest": pl.String, "own_bytes": pl.Int64})
         else:
-            facts = manifest_facts(inv)  # kept on inv: summary and storage use them too
+            facts = facts()
         facts = facts.select(*KEY, pl.col("digest").alias("manifest_digest"), "own_bytes")
         freed = deleted.join(facts, on=[*KEY, "manifest_digest"], how="left")
         repos = freed.group_by(KEY).agg(pl.len().alias("manifests_deleted"),

@@ -22,7 +22,7 @@ def _plan_totals(plan: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     )
 
 
-def summary(inv: Inventory, plan: pl.DataFrame | None = None, *, freed: PerRegistry | None = None) -> PerRegistry:
+def summary(inv: Inventory, plan: pl.DataFrame | None = None) -> PerRegistry:
     """Per registry and per repository (``.registries``, ``.repositories``), per row: repositories (registries
     only), manifests, images (platform images: an index child counts once), indexes, tags, untagged manifests,
     logical_bytes (``imageSize``, index children not double counted). Registries also carry billed_bytes
@@ -32,11 +32,16 @@ def summary(inv: Inventory, plan: pl.DataFrame | None = None, *, freed: PerRegis
     frees, as :func:`acrlib.reclaimable` counts it: exact with layers, else an estimate) and
     deleted_image_bytes (the sum of the deleted manifests' ``imageSize``: NOT what a purge frees, since images
     share layers; shown only to compare). A blob freed from several repositories at once counts in its
-    registry's reclaimable_bytes, not in a repository's. ``freed``: ``acrlib.reclaimable(inv, plan)`` when the
-    caller has it already."""
-    from .storage import reclaimable
+    registry's reclaimable_bytes, not in a repository's."""
+    from .storage import reclaimable_of
 
     facts = manifest_facts(inv)
+    return summary_of(inv, plan, facts, reclaimable_of(inv, plan, lambda: facts) if plan is not None else None)
+
+
+def summary_of(inv: Inventory, plan: pl.DataFrame | None, facts: pl.DataFrame,
+               freed: PerRegistry | None) -> PerRegistry:
+    """:func:`summary` from the manifest facts and, with a plan, what it frees (``reclaimable(inv, plan)``)."""
     per_repo = inv.repositories.select(*KEY).join(
         facts.group_by(KEY).agg(
             pl.len().alias("manifests"),
@@ -46,10 +51,7 @@ def summary(inv: Inventory, plan: pl.DataFrame | None = None, *, freed: PerRegis
             pl.col("own_bytes").sum().alias("logical_bytes"),
         ), on=KEY, how="full", coalesce=True,
     ).join(inv.tags.group_by(KEY).agg(pl.len().alias("tags")), on=KEY, how="left")
-    if plan is None:
-        freed = None
-    else:
-        freed = freed if freed is not None else reclaimable(inv, plan)
+    if plan is not None:
         per_repo = (per_repo.join(_plan_totals(plan, KEY), on=KEY, how="left")
                     .join(freed.repositories.select(*KEY, "reclaimable_bytes"), on=KEY, how="left"))
     counts = [c for c in per_repo.columns if c not in KEY]

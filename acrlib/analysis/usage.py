@@ -9,9 +9,10 @@ import datetime as dt
 import polars as pl
 
 from ..inventory import Inventory
+from .facts import Facts, manifest_facts
 from .frames import InUse, Usage
 from .protect import KEY, closure, running
-from .storage import reclaimable
+from .storage import reclaimable_of
 
 # What people pull: images, multi-arch indexes and charts; signatures and other referrers come with them.
 PULLED_KINDS = ("image", "index", "helm")
@@ -44,6 +45,11 @@ def unused(inv: Inventory, days: int = 90, now: dt.datetime | None = None) -> Us
     usable logs). Registries without usable logs have null counts: nothing is called unused without evidence.
     Needs ``collect(activity_days=...)``.
     """
+    return unused_of(inv, days, now, lambda: manifest_facts(inv))
+
+
+def unused_of(inv: Inventory, days: int, now: dt.datetime | None, facts: Facts) -> Usage:
+    """:func:`unused`, with the manifest facts from ``facts()`` (asked for only when they are needed)."""
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
         raise ValueError(f"days must be a whole number >= 1, not {days!r}")
     now = now or inv.collected_at
@@ -60,7 +66,7 @@ def unused(inv: Inventory, days: int = 90, now: dt.datetime | None = None) -> Us
     never = flagged.filter(pl.col("covered") & ~pl.col("pulled"))
     # what deleting them frees: the never-pulled images with their children and referrers, nothing pulled
     gone = closure(inv, never.select(*KEY, pl.lit("never pulled").alias("reason"))).join(used, on=KEY, how="anti")
-    freed = reclaimable(inv, gone.select(*KEY, pl.lit("delete_manifest").alias("action")))
+    freed = reclaimable_of(inv, gone.select(*KEY, pl.lit("delete_manifest").alias("action")), facts)
     last = inv.activity.group_by("registry", "repository").agg(pl.col("last_pulled_at").max())
 
     def counts(keys: list[str]) -> pl.DataFrame:
@@ -146,3 +152,15 @@ def in_use(inv: Inventory, older_than_days: int = 90, now: dt.datetime | None = 
                      place.alias("where"), "image")
              .unique().sort("state", "registry", "repository", "where"))
     return InUse(registries=per_registry, repositories=per_repo, old=old, outside=outside, drift=drift)
+
+
+def pushed_never_pulled(inv: Inventory) -> pl.DataFrame:
+    """Images pushed within the pull logs' window and never pulled since, newest push first: registry,
+    repository, digest (shortened to 19 characters), tags, pushed (UTC). Needs ``collect(activity_days=...)``."""
+    return (inv.activity.filter((pl.col("pushes") > 0) & (pl.col("pulls") == 0))
+            .join(inv.manifests.select("registry", "repository", "digest", "tags", "size_bytes"),
+                  on=["registry", "repository", "digest"], how="inner")
+            .sort("last_pushed_at", descending=True)
+            .select("registry", "repository", pl.col("digest").str.slice(0, 19).alias("digest"), "tags",
+                    pl.col("last_pushed_at").alias("pushed")))
+

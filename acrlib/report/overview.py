@@ -9,11 +9,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from ..analysis.headline import headline
-from ..analysis.posture import posture
-from ..analysis.storage import reclaimable, storage
-from ..analysis.summary import collection_status
-from ..analysis.usage import in_use, unused
+from ..analysis import Analysis, Headline, collection_status
 from ..errors import StorageError
 from ..inventory import Inventory
 from . import format as fmt
@@ -66,49 +62,45 @@ def _plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
-def tiles(numbers: dict, *, stale_days: int, keep: int, currency: str = "USD") -> list[Tile]:
+def tiles(numbers: Headline, *, stale_days: int, keep: int, currency: str = "USD") -> list[Tile]:
     """Four to six headline tiles from :func:`acrlib.headline`'s numbers (the plan tiles need a plan)."""
     out = [
-        Tile("Billed storage", fmt.size(numbers["billed_bytes"]),
-             f"{_plural(numbers['registries'], 'registry', 'registries')}, "
-             f"{_plural(numbers['manifests'], 'manifest')}", "Storage truth"),
-        Tile("Monthly cost", fmt.money(numbers["monthly_cost"], currency),
+        Tile("Billed storage", fmt.size(numbers.billed_bytes),
+             f"{_plural(numbers.registries, 'registry', 'registries')}, "
+             f"{_plural(numbers.manifests, 'manifest')}", "Storage truth"),
+        Tile("Monthly cost", fmt.money(numbers.monthly_cost, currency),
              f"{currency}: SKU base rates plus storage above the included allowance", "Cost"),
     ]
-    if "reclaimable_bytes" in numbers:
-        share = numbers["reclaimable_share"]
+    if numbers.reclaimable_bytes is not None:
+        share = numbers.reclaimable_share
         detail = (f"{fmt.share(share) if share is not None else 'n/a'} of billed; saves "
-                  f"{fmt.money(numbers['monthly_savings'], currency)} a month")
-        if not numbers["reclaimable_exact"]:
+                  f"{fmt.money(numbers.monthly_savings, currency)} a month")
+        if not numbers.reclaimable_exact:
             detail += " (estimated from image sizes)"
-        out.append(Tile("Reclaimable by the purge plan", fmt.size(numbers["reclaimable_bytes"]), detail,
+        out.append(Tile("Reclaimable by the purge plan", fmt.size(numbers.reclaimable_bytes), detail,
                         "Reclaimable storage"))
-        out.append(Tile("Stale tags", fmt.count(numbers["stale_tags"]),
+        out.append(Tile("Stale tags", fmt.count(numbers.stale_tags),
                         f"older than {stale_days} days, the newest {keep} per repository kept", "Purge plan"))
-    out.append(Tile("Security findings", fmt.count(numbers["security_findings"]),
-                    f"on {numbers['registries_with_findings']} of "
-                    f"{_plural(numbers['registries'], 'registry', 'registries')}", "Security posture"))
-    if numbers["over_allowance"]:
-        out.append(Tile("Over included storage", _plural(numbers["over_allowance"], "registry", "registries"),
+    out.append(Tile("Security findings", fmt.count(numbers.security_findings),
+                    f"on {numbers.registries_with_findings} of "
+                    f"{_plural(numbers.registries, 'registry', 'registries')}", "Security posture"))
+    if numbers.over_allowance:
+        out.append(Tile("Over included storage", _plural(numbers.over_allowance, "registry", "registries"),
                         f"pay for storage above their SKU's allowance now: "
-                        f"{fmt.money(numbers['overage_monthly'], currency)} a month", "Cost"))
-    elif numbers.get("soonest_full_on") is not None:
-        out.append(Tile("Included storage runs out", f"{numbers['soonest_full_on']:%Y-%m-%d}",
-                        f"{numbers['soonest_full_registry']} first, at its growth of the last 30 days", "Trends"))
+                        f"{fmt.money(numbers.overage_monthly, currency)} a month", "Cost"))
+    elif numbers.soonest_full_on is not None:
+        out.append(Tile("Included storage runs out", f"{numbers.soonest_full_on:%Y-%m-%d}",
+                        f"{numbers.soonest_full_registry} first, at its growth of the last 30 days", "Trends"))
     else:
         out.append(Tile("Included storage", "no end in sight",
                         "no registry is growing into its allowance (trends need two snapshots)", "Trends"))
     return out
 
 
-def findings(inv: Inventory, plan: pl.DataFrame | None, numbers: dict, *, rates: dict | None = None,
-             currency: str = "USD", activity_days: int = 90, stale_days: int = 90, freed=None, stored=None,
-             used=None, running=None) -> list[Finding]:
-    """Every key finding that applies, best first (see :class:`Finding` for the order). ``freed``, ``stored``,
-    ``used`` and ``running``: what ``reclaimable(inv, plan)``, ``storage(inv)``, ``unused(inv, activity_days)``
-    and ``in_use(inv, stale_days)`` return, when the caller has them already."""
-    from ..analysis.cost import cost
-
+def findings(a: Analysis, *, currency: str = "USD") -> list[Finding]:
+    """Every key finding of the analysis ``a`` that applies, best first (see :class:`Finding` for the order)."""
+    inv, plan, numbers = a.inv, a.plan, a.headline
+    stale_days = a.stale_days
     found: list[Finding] = []
     status = collection_status(inv)
     gaps = status.filter(pl.col("status") != "complete")
@@ -123,7 +115,7 @@ def findings(inv: Inventory, plan: pl.DataFrame | None, numbers: dict, *, rates:
         found.append(Finding(0, inv.errors.height, (
             f"Every registry was read completely, but the collection logged {_plural(inv.errors.height, 'error')} "
             f"({parts}): what those would have shown is missing."), "Collection errors"))
-    costs = cost(inv, **(rates or {}))
+    costs = a.costs
     over = costs.filter(pl.col("overage_gib") > 0).sort("overage_monthly", descending=True)
     if over.height:
         top = over.row(0, named=True)
@@ -131,25 +123,24 @@ def findings(inv: Inventory, plan: pl.DataFrame | None, numbers: dict, *, rates:
             f"{_plural(over.height, 'registry is', 'registries are')} over the storage their SKU includes, costing "
             f"{fmt.money(over['overage_monthly'].sum(), currency)} a month; {top['registry']} the most, "
             f"{fmt.size(top['overage_gib'] * fmt.GIB)} over."), "Cost"))
-    if plan is not None and numbers.get("reclaimable_bytes"):
-        estimate = "" if numbers["reclaimable_exact"] else ", estimated from image sizes"
-        share = numbers["reclaimable_share"]
-        found.append(Finding(1, numbers["monthly_savings"], (
-            f"The purge plan deletes {_plural(numbers['stale_tags'], 'tag')} and "
-            f"{_plural(numbers['stale_manifests'], 'manifest')} and frees {fmt.size(numbers['reclaimable_bytes'])}"
+    if plan is not None and numbers.reclaimable_bytes:
+        estimate = "" if numbers.reclaimable_exact else ", estimated from image sizes"
+        share = numbers.reclaimable_share
+        found.append(Finding(1, numbers.monthly_savings, (
+            f"The purge plan deletes {_plural(numbers.stale_tags, 'tag')} and "
+            f"{_plural(numbers.stale_manifests, 'manifest')} and frees {fmt.size(numbers.reclaimable_bytes)}"
             f"{f' ({fmt.share(share)} of billed storage{estimate})' if share is not None else estimate}; "
-            f"that saves {fmt.money(numbers['monthly_savings'], currency)} a month"
+            f"that saves {fmt.money(numbers.monthly_savings, currency)} a month"
             f"{_no_savings(numbers)}."),
             "Reclaimable storage"))
-    stored = (stored if stored is not None else storage(inv)).repositories
-    billed = numbers["billed_bytes"]
+    stored = a.storage.repositories
+    billed = numbers.billed_bytes
     if stored.height and billed:
         top = stored.sort("unique_bytes", descending=True, nulls_last=True).row(0, named=True)
         if top["unique_bytes"]:
             frees = ""
             if plan is not None:
-                freed = freed if freed is not None else reclaimable(inv, plan)
-                there = freed.repositories.filter(
+                there = a.freed.repositories.filter(
                     (pl.col("registry") == top["registry"]) & (pl.col("repository") == top["repository"]))
                 freed = int(there["reclaimable_bytes"].sum()) if there.height else 0
                 frees = f"; the plan frees {fmt.size(freed)} there" if freed else "; the plan frees nothing there"
@@ -157,13 +148,13 @@ def findings(inv: Inventory, plan: pl.DataFrame | None, numbers: dict, *, rates:
                 f"{top['registry']}/{top['repository']} holds the largest share of storage: "
                 f"{fmt.size(top['unique_bytes'])}, {fmt.share(top['unique_bytes'] / billed)} of all billed storage"
                 f"{frees}."), "Storage truth"))
-    serious = posture(inv).filter(pl.col("finding").is_in(SERIOUS))
+    serious = a.posture.filter(pl.col("finding").is_in(SERIOUS))
     if serious.height:
         parts = [f"{name} on {_names(group['registry'])}"
                  for (name,), group in serious.group_by("finding", maintain_order=True)]
         found.append(Finding(2, serious.height, f"Security posture: {'; '.join(parts)}.", "Security posture"))
     if inv.deployments.height:
-        running = running if running is not None else in_use(inv, older_than_days=stale_days)
+        running = a.in_use
         drift = running.drift
         if drift.height:
             found.append(Finding(2, drift.height, (
@@ -181,7 +172,7 @@ def findings(inv: Inventory, plan: pl.DataFrame | None, numbers: dict, *, rates:
                 f"from registries outside the tenant ({_names(running.outside['host'].unique().sort())})."),
                 "In use"))
     if inv.activity_sources.height:
-        used = (used if used is not None else unused(inv, days=max(activity_days, 1))).registries
+        used = a.usage.registries
         logged = used.filter(pl.col("never_pulled").is_not_null())
         silent = used.filter(pl.col("never_pulled").is_null())
         never = int(logged["never_pulled"].sum()) if logged.height else 0
@@ -203,7 +194,7 @@ def findings(inv: Inventory, plan: pl.DataFrame | None, numbers: dict, *, rates:
             found.append(Finding(4, 0.0, "No registry allows anonymous pull, has its admin user enabled or is open "
                                          "to every network.", "Security posture"))
         found.append(Finding(4, 0.0, f"Billed storage is {fmt.size(billed)}, costing "
-                                     f"{fmt.money(numbers['monthly_cost'], currency)} a month.", "Cost"))
+                                     f"{fmt.money(numbers.monthly_cost, currency)} a month.", "Cost"))
     return found
 
 
@@ -221,10 +212,10 @@ STYLE = """<style>
 </style>"""
 
 
-def _no_savings(numbers: dict) -> str:
-    if numbers["monthly_savings"]:
+def _no_savings(numbers: Headline) -> str:
+    if numbers.monthly_savings:
         return ""
-    if numbers["over_allowance"]:
+    if numbers.over_allowance:
         return ", since it frees nothing in the registries that pay for storage above their allowance"
     return ", since no registry pays for storage above its allowance"
 
@@ -263,21 +254,17 @@ class FirstScreen:
         return "\n".join(lines)
 
 
-def first_screen(inv: Inventory, plan: pl.DataFrame | None, *, source: str, rates: dict | None = None,
-                 history=None, stale_days: int = 90, keep: int = 3, activity_days: int = 90,
-                 currency: str = "USD", max_findings: int = 7, overall=None, freed=None, stored=None, used=None,
-                 running=None) -> FirstScreen:
-    """The first screen of the report for ``inv`` and its purge ``plan``. ``overall``, ``freed``, ``stored``,
-    ``used``, ``running``: ``summary(inv, plan)``, ``reclaimable(inv, plan)``, ``storage(inv)``,
-    ``unused(inv, activity_days)``, ``in_use(inv, stale_days)`` when the caller has them (the report does)."""
-    numbers = headline(inv, plan, rates=rates, history=history, overall=overall)
-    subscriptions = inv.registries["subscription_id"].n_unique()
-    scope = (f"{source}: {_plural(numbers['registries'], 'registry', 'registries')} in "
-             f"{_plural(subscriptions, 'subscription')}, collected {inv.collected_at:%Y-%m-%d %H:%M} UTC")
-    ranked = findings(inv, plan, numbers, rates=rates, currency=currency, activity_days=activity_days,
-                      stale_days=stale_days, freed=freed, stored=stored, used=used, running=running)
-    return FirstScreen(scope, tiles(numbers, stale_days=stale_days, keep=keep, currency=currency),
-                       ranked[:max_findings], warning=history_warning(inv))
+def first_screen(a: Analysis, *, source: str, keep: int = 3, currency: str = "USD",
+                 max_findings: int = 7) -> FirstScreen:
+    """The first screen of the report for the analysis ``a`` (its inventory, purge plan, rates and history):
+    ``source`` as the scope line names it, ``keep`` as the plan kept it (for the tiles' wording)."""
+    numbers = a.headline
+    subscriptions = a.inv.registries["subscription_id"].n_unique()
+    scope = (f"{source}: {_plural(numbers.registries, 'registry', 'registries')} in "
+             f"{_plural(subscriptions, 'subscription')}, collected {a.inv.collected_at:%Y-%m-%d %H:%M} UTC")
+    ranked = findings(a, currency=currency)
+    return FirstScreen(scope, tiles(numbers, stale_days=a.stale_days, keep=keep, currency=currency),
+                       ranked[:max_findings], warning=history_warning(a.inv))
 
 
 def history_warning(inv: Inventory) -> str | None:

@@ -6,7 +6,7 @@ import html
 
 import polars as pl
 
-from ..analysis.headline import headline
+from ..analysis import delete_script, describe, headline, purge_commands, running_deletions
 from ..inventory import Inventory
 from . import format as fmt
 
@@ -77,8 +77,6 @@ class Text:
 
 def rules(plan: pl.DataFrame) -> Text:
     """The rules a purge plan was made with, as a paragraph."""
-    from ..analysis.purge import describe
-
     return Text(f"The plan follows {describe(plan)}.")
 
 
@@ -104,33 +102,11 @@ def log_sources(inv: Inventory) -> pl.DataFrame:
         pl.col("diagnostic_setting").alias("setting"), "message")
 
 
-def pushed_never_pulled(inv: Inventory) -> pl.DataFrame:
-    """Images pushed in the window and never pulled since, newest push first."""
-    return (inv.activity.filter((pl.col("pushes") > 0) & (pl.col("pulls") == 0))
-            .join(inv.manifests.select("registry", "repository", "digest", "tags", "size_bytes"),
-                  on=["registry", "repository", "digest"], how="inner")
-            .sort("last_pushed_at", descending=True)
-            .select("registry", "repository", pl.col("digest").str.slice(0, 19).alias("digest"), "tags",
-                    pl.col("last_pushed_at").alias("pushed")))
-
-
-def report_plan(inv: Inventory, *, filters, stale_days: int, keep: int, untagged: bool,
-                protect_pulled_days: int) -> pl.DataFrame:
-    """The report's purge plan: acr purge's rules, and the pull protection whenever pull logs were collected."""
-    from ..analysis.purge import purge_plan
-
-    protect = f"{protect_pulled_days}d" if protect_pulled_days and inv.activity_sources.height else None
-    return purge_plan(inv, filters=filters, ago=f"{stale_days}d", keep=keep, untagged=untagged,
-                      protect_pulled_within=protect)
-
-
 def cleanup_commands(inv: Inventory, plan: pl.DataFrame, *, filters, stale_days: int, keep: int, untagged: bool,
                      lines: int = 40) -> Table:
     """How to carry the plan out: the ``az acr run ... acr purge`` command per registry when acr purge's rules
     alone give the plan, else (a protection spared something acr purge would delete: what runs, what was
     pulled) the first lines of ``delete_script``'s dry run."""
-    from ..analysis.commands import delete_script, purge_commands
-
     if plan.filter(pl.col("action").is_in(["keep", "skip"])).height == 0:
         return table(purge_commands(inv, filters=filters, ago=f"{stale_days}d", keep=keep, untagged=untagged))
     script = delete_script(plan, dry_run=True).splitlines()
@@ -140,18 +116,11 @@ def cleanup_commands(inv: Inventory, plan: pl.DataFrame, *, filters, stale_days:
 
 
 def plan_vs_running(inv: Inventory, plan: pl.DataFrame) -> Table:
-    """Deletions in the plan of an image a workload runs or names: must be none."""
-    from ..analysis.protect import DELETING, running
-
-    digests, tags = running(inv)
-    deleting = plan.filter(pl.col("action").is_in(DELETING))
-    hits = pl.concat([
-        deleting.join(digests, on=["registry", "repository", "digest"], how="inner"),
-        deleting.join(tags, on=["registry", "repository", "tag"], how="inner"),
-    ], how="diagonal_relaxed").select("registry", "repository", "tag", "digest", "action", "reason")
+    """Deletions in the plan of an image a workload runs or names (:func:`acrlib.analysis.running_deletions`):
+    must be none."""
     note = ("none: the purge plan deletes nothing that runs or that a deployment names" if inv.deployments.height
             else "deployments were not collected: nothing is known of what runs")
-    return Table(hits.unique(), empty=note)
+    return Table(running_deletions(inv, plan), empty=note)
 
 
 def workload_sources(inv: Inventory) -> pl.DataFrame:

@@ -7,28 +7,29 @@ import html
 
 import polars as pl
 
-from ..analysis.cost import savings
-from ..analysis.purge import purge_plan
-from ..analysis.storage import reclaimable
+from ..analysis import Analysis, purge_plan
 from ..inventory import Inventory
 from . import format as fmt
 from .tables import Table
 
 
-def outcome(inv: Inventory, *, stale_days: int, keep: int, untagged: bool, rates: dict | None = None,
+def outcome(inv: Inventory | Analysis, *, stale_days: int, keep: int, untagged: bool, rates: dict | None = None,
             **plan_args) -> pl.DataFrame:
     """Per registry, for a plan with these rules: tags and manifests deleted, reclaimable bytes, what that
-    saves a month, and the share of billed storage it frees (the frame the what-if panel shows)."""
+    saves a month, and the share of billed storage it frees (the frame the what-if panel shows). An
+    :class:`~acrlib.Analysis` of the inventory shares what does not depend on the plan between calls."""
+    base = inv if isinstance(inv, Analysis) else Analysis(inv, rates=rates)
+    inv = base.inv
     plan = purge_plan(inv, ago=f"{stale_days}d", keep=keep, untagged=untagged, **plan_args)
-    freed = reclaimable(inv, plan).registries
+    a = base.with_plan(plan)
+    freed = a.freed.registries
     deleted = plan.group_by("registry").agg((pl.col("action") == "delete_tag").sum().alias("tags_deleted"),
                                             pl.col("action").is_in(["delete_manifest", "cascade"]).sum()
                                             .alias("manifests_deleted_"))
     return (inv.registries.select("registry", pl.col("storage_used_bytes").alias("billed_bytes"))
             .join(deleted, on="registry", how="left")
             .join(freed.select("registry", "reclaimable_bytes"), on="registry", how="left")
-            .join(savings(inv, freed, **(rates or {})).select("registry", "monthly_savings"), on="registry",
-                  how="left")
+            .join(a.savings.select("registry", "monthly_savings"), on="registry", how="left")
             .with_columns(pl.col("tags_deleted", "manifests_deleted_", "reclaimable_bytes").fill_null(0),
                           (pl.col("reclaimable_bytes") / pl.col("billed_bytes")).alias("freed_share"))
             .rename({"manifests_deleted_": "manifests_deleted"})
@@ -48,9 +49,10 @@ def panel(inv: Inventory, *, stale_days: int = 90, keep: int = 3, untagged: bool
     kept = widgets.IntSlider(value=keep, min=0, max=50, description="keep", continuous_update=False)
     loose = widgets.Checkbox(value=untagged, description="untagged manifests too")
     shown = widgets.HTML()
+    base = Analysis(inv, rates=rates)  # the manifest facts, computed once for every position of the sliders
 
     def refresh(_change=None) -> None:
-        frame = outcome(inv, stale_days=days.value, keep=kept.value, untagged=loose.value, rates=rates,
+        frame = outcome(base, stale_days=days.value, keep=kept.value, untagged=loose.value, rates=rates,
                         **plan_args)
         total = (f"<p><b>{fmt.size(int(frame['reclaimable_bytes'].sum()))}</b> freed, saving "
                  f"<b>{fmt.money(frame['monthly_savings'].fill_null(0).sum(), currency)}</b> a month; "

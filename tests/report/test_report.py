@@ -95,7 +95,7 @@ def test_the_report_runs_and_exports_html_without_code(tiny_report):
 def test_the_first_screen_carries_the_analysis_numbers(tiny):
     inv = acrlib.collect(**tiny.connection(), progress=False, layers=True)
     plan = acrlib.purge_plan(inv, ago="60d", keep=2)
-    screen = overview.first_screen(inv, plan, source="tiny", stale_days=60, keep=2)
+    screen = overview.first_screen(acrlib.Analysis(inv, plan, stale_days=60), source="tiny", keep=2)
     tiles = {t.label: t for t in screen.tiles}
     assert tiles["Billed storage"].value == fmt.size(inv.registries["storage_used_bytes"].sum())
     freed = acrlib.reclaimable(inv, plan).registries["reclaimable_bytes"].sum()
@@ -116,7 +116,8 @@ def test_a_tidy_tenant_still_gets_three_findings_and_hostile_names_stay_text():
     b = Build(registry="<b>acr</b>")
     b.manifest("app", tags=["v1"], days=1)
     inv = b.build()
-    screen = overview.first_screen(inv, acrlib.purge_plan(inv, ago="90d"), source="<script>x</script>")
+    screen = overview.first_screen(acrlib.Analysis(inv, acrlib.purge_plan(inv, ago="90d")),
+                                   source="<script>x</script>")
     assert len(screen.findings) >= 3
     html = screen._repr_html_()
     assert "<script>x" not in html and "&lt;script&gt;x" in html and "<b>acr" not in html

@@ -11,8 +11,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "acrlib"
-CORE = {"errors", "schema", "media_types", "images", "skus", "clouds", "inventory", "snapshots", "locations",
+CORE = {"errors", "schema", "media_types", "images", "skus", "clouds", "inventory", "snapshots", "locations", "history",
         "credentials", "_version"}
+STORAGE = {"snapshots", "locations", "history"}  # the storage layer: where snapshots live, and reading them
 GLUE = {"sources", "cli", "__init__"}  # the face and the glue between core and wings
 WINGS = {"collection", "analysis", "report"}
 
@@ -58,6 +59,25 @@ def test_the_core_imports_no_wing_and_no_glue():
             continue
         for target, _ in imports(name, tree):
             assert part(target) == "core", f"{name} (core) imports {target}"
+
+
+def test_every_top_level_module_is_core_storage_or_the_glue():
+    top = {p.stem for p in PACKAGE.glob("*.py")}
+    assert top - CORE - GLUE == set(), "a new top-level module: name its layer here"
+    assert STORAGE <= CORE, "the storage layer is below the wings, like the core"
+
+
+def test_the_report_uses_only_what_the_analysis_wing_exports():
+    import acrlib.analysis
+
+    public = set(acrlib.analysis.__all__)
+    for name, tree in modules().items():
+        if part(name) != "report":
+            continue
+        for target, _ in imports(name, tree):
+            if part(target) == "analysis":
+                assert target.rsplit(".", 1)[0] == "acrlib.analysis" and target.rsplit(".", 1)[1] in public, (
+                    f"{name} imports {target}: the report uses only names acrlib.analysis exports")
 
 
 def test_analysis_and_report_never_reach_into_the_collection_wing():

@@ -1,53 +1,22 @@
-"""History: every snapshot under a root, read lazily, and what changes between them.
-
-Snapshots are what ``Inventory.to_parquet(root)`` writes (``root/snapshot=<time>/<table>.parquet``); each table
-scanned through :meth:`History.scan` carries a ``collected_at`` column. Sizes are bytes; rates are per day.
+"""Trends: what changes between the snapshots of a :class:`~acrlib.History` (growth, tag churn, the projection
+of when included storage runs out, cost over time). Each table scanned through :meth:`History.scan` carries a
+``collected_at`` column. Sizes are bytes; rates are per day.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import polars as pl
 
-from .. import schema, snapshots
+from .. import schema
+from ..history import History
 from ..inventory import Inventory
 from .cost import cost
 from .frames import PerRegistry
 
 DAY_US = 86_400 * 1_000_000  # snapshot times are microseconds: two runs in one second are apart
 HORIZON_DAYS = 36_500  # beyond a century a date is noise (and beyond a datetime's range)
-
-
-class History:
-    """The snapshots under ``root``, oldest first by the collection time each records."""
-
-    def __init__(self, root: str | os.PathLike, *, credential=None):
-        self.root = snapshots.root_of(root, credential=credential)
-        self.snapshots = snapshots.find(self.root)
-        if not self.snapshots:
-            raise FileNotFoundError(f"{self.root} holds no acrlib snapshot (write some with inv.to_parquet(root))")
-        self.times = [s.collected_at for s in self.snapshots]
-
-    def __len__(self) -> int:
-        return len(self.snapshots)
-
-    def __repr__(self) -> str:
-        return f"History({self.root}, {len(self)} snapshots, {self.times[0]:%Y-%m-%d} .. {self.times[-1]:%Y-%m-%d})"
-
-    def scan(self, table: str) -> pl.LazyFrame:
-        """Every snapshot's ``table`` with a ``collected_at`` column, lazily."""
-        return snapshots.scan(self.snapshots, table)
-
-    def latest(self) -> Inventory:
-        return Inventory.read_parquet(self.snapshots[-1].location)
-
-
-def history(root: str | os.PathLike, *, credential=None) -> History:
-    """Load every snapshot under ``root`` (lazily), a folder or a storage URL (``az://``, ``abfs://``); a
-    snapshot folder stands for the root it is in."""
-    return History(root, credential=credential)
 
 
 def _with_change(df: pl.DataFrame, keys: list[str], columns: list[str]) -> pl.DataFrame:
