@@ -27,12 +27,12 @@ def printable(value) -> str:
 
 
 def _output_folder(out: str):
-    """``out`` as a folder to write into, refused before any work when it is an existing file or a malformed
-    storage URL."""
+    """``out`` as a folder to write into (a local ``Path``, or a parsed storage ``Location`` passed on as it
+    is), refused before any work when it is an existing file or a malformed storage URL."""
     from acrlib import locations
 
     if locations.is_url(out):
-        return locations.parse(out).url
+        return locations.parse(out)
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder")
@@ -129,7 +129,7 @@ def _report(args: argparse.Namespace) -> int:
     if locations.is_url(args.out):  # --out az://...: made in reports/ (kept: a build artifact), then published there
         publish, args.out = publish or args.out, "reports"
     if publish:
-        _output_folder(publish)  # a malformed URL is named before the report runs
+        publish = _output_folder(publish)  # a malformed URL is named before the report runs
     out = _output_folder(args.out)
     declared = report.declared_parameters(args.notebook)
     parameters = {}
@@ -154,7 +154,7 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _publish(html, url: str | None) -> None:
+def _publish(html, url) -> None:
     if url:
         from acrlib import report
 

@@ -16,7 +16,18 @@ class History:
 
     def __init__(self, root: str | os.PathLike, *, credential=None):
         self.root = snapshots.root_of(root, credential=credential)
-        self.snapshots = snapshots.find(self.root)
+        self._found(snapshots.find(self.root))
+
+    @classmethod
+    def of(cls, opened: snapshots.Opened) -> History:
+        """The history of snapshots already found (no listing, no record read again)."""
+        history = cls.__new__(cls)
+        history.root = opened.root
+        history._found(opened.found)
+        return history
+
+    def _found(self, found: list[snapshots.Snapshot]) -> None:
+        self.snapshots = found
         if not self.snapshots:
             raise FileNotFoundError(f"{self.root} holds no acrlib snapshot (write some with inv.to_parquet(root))")
         self.times = [s.collected_at for s in self.snapshots]

@@ -77,6 +77,10 @@ class Inventory:
     @classmethod
     def read_parquet(cls, path: str | os.PathLike, *, credential=None) -> Inventory:
         """Read a snapshot folder, or the latest snapshot under a root of snapshots (local or a storage URL)."""
-        snapshot = snapshots.locate(path, credential=credential)
+        return cls.from_snapshot(snapshots.locate(path, credential=credential))
+
+    @classmethod
+    def from_snapshot(cls, snapshot: snapshots.Snapshot) -> Inventory:
+        """Read a snapshot already found (:func:`acrlib.snapshots.find`): its record is not read again."""
         tables, meta = snapshots.read(snapshot)
         return cls.from_tables(tables, collected_at=snapshot.collected_at, metadata=meta)

@@ -164,15 +164,48 @@ def is_snapshot(path: Place) -> bool:
     return (locations.parse(path) / META_FILE).is_file()
 
 
-def find(root: Place, *, credential=None) -> list[Snapshot]:
+def find(root: Place, *, credential=None, known: Snapshot | None = None) -> list[Snapshot]:
     """Complete snapshots under ``root``, oldest first by the collection time each records (temporary folders,
-    and prefixes whose ``inventory.json`` is not written yet, are ignored)."""
+    and prefixes whose ``inventory.json`` is not written yet, are ignored). ``known``: a snapshot of this root
+    whose record was read already (it is not read again)."""
     root = locations.parse(root, credential=credential)
     found = []
     for name, is_dir in root.children():
-        if is_dir and name.startswith(PREFIX) and (record := _record(root / name)) is not None:
+        if not (is_dir and name.startswith(PREFIX)):
+            continue
+        if known is not None and (root / name).url == known.location.url:
+            found.append(known)
+        elif (record := _record(root / name)) is not None:
             found.append(Snapshot.of(root / name, record))
     return sorted(found, key=lambda s: s.collected_at)
+
+
+@dataclass(frozen=True)
+class Opened:
+    """What a path names, each ``inventory.json`` read once: the ``root`` of snapshots it belongs to, every
+    snapshot under that root (``found``, oldest first) and the one it names (``chosen``: itself when it is a
+    snapshot folder, else the root's latest)."""
+
+    root: locations.Location
+    found: list[Snapshot]
+    chosen: Snapshot
+
+
+def open_snapshots(path: Place, *, credential=None) -> Opened:
+    """:class:`Opened` for ``path``: a snapshot folder, or a root of snapshots. ``FileNotFoundError`` when it
+    holds none."""
+    where = locations.parse(path, credential=credential)
+    record = _record(where)
+    if record is not None:
+        chosen = Snapshot.of(where, record)
+        root = where.parent
+        return Opened(root, find(root, known=chosen), chosen)
+    if not where.remote and not where.exists():
+        raise FileNotFoundError(f"no snapshot at {where}")
+    found = find(where)
+    if not found:
+        raise FileNotFoundError(f"{where} holds no acrlib snapshot ({META_FILE} or {PREFIX}* folders)")
+    return Opened(where, found, found[-1])
 
 
 def locate(path: Place, *, credential=None) -> Snapshot:

@@ -36,18 +36,24 @@ DEFAULT = "azure"
 
 @dataclass(frozen=True)
 class Source:
-    """A parsed source: ``kind`` is ``azure``, ``emulator`` (with ``preset``) or ``snapshot`` (with
-    ``path``, absolute). ``str(source)`` gives the string form back."""
+    """A parsed source: ``kind`` is ``azure``, ``emulator`` (with ``preset``) or ``snapshot`` (with its
+    ``location``, parsed once: an absolute local folder, or a folder in Blob Storage with the file system and
+    credential that read it). ``str(source)`` gives the string form back."""
 
     kind: str
     preset: str | None = None
-    path: Path | str | None = None  # a local Path, or a storage URL
+    location: locations.Location | None = None
+
+    @property
+    def path(self) -> Path | str | None:
+        """A snapshot's folder: a local ``Path``, or its storage URL."""
+        return self.location.public() if self.location is not None else None
 
     def __str__(self) -> str:
         if self.kind == EMULATOR:
             return EMULATOR_PREFIX + self.preset
         if self.kind == SNAPSHOT:
-            return str(self.path)
+            return str(self.location)
         return AZURE
 
     @property
@@ -63,11 +69,11 @@ class Source:
         return f"snapshot {self.path}"
 
 
-def _azure(text: str) -> Source:
+def _azure(text: str, credential) -> Source:
     return Source(AZURE)
 
 
-def _emulator(text: str) -> Source:
+def _emulator(text: str, credential) -> Source:
     from .emulator.generate import PRESETS
 
     preset = text.removeprefix(EMULATOR_PREFIX)
@@ -76,31 +82,31 @@ def _emulator(text: str) -> Source:
     return Source(EMULATOR, preset=preset)
 
 
-def _snapshot(text: str) -> Source:
-    if locations.is_url(text):
-        locations.parse(text)  # a malformed URL is named now, before any request
-        return Source(SNAPSHOT, path=text)
+def _snapshot(text: str, credential) -> Source:
+    if locations.is_url(text):  # a malformed URL is named now, before any request
+        return Source(SNAPSHOT, location=locations.parse(text, credential=credential))
     path = Path(text).expanduser()
     if not path.exists():
         raise ValueError(f"source {text!r} is neither 'azure', 'emulator:PRESET' nor an existing snapshot path")
-    return Source(SNAPSHOT, path=path.resolve())
+    return Source(SNAPSHOT, location=locations.parse(path.resolve()))
 
 
 # Prefix -> parser, tried in order; a string no prefix claims is a snapshot path.
 KINDS = ((AZURE, _azure), (EMULATOR_PREFIX, _emulator))
 
 
-def parse(source: str | Source) -> Source:
+def parse(source: str | Source, *, credential=None) -> Source:
     """The :class:`Source` a string names (a ``Source`` is returned as is). ``ValueError`` naming the problem,
-    without touching the network."""
+    without touching the network. ``credential``: what reads a snapshot in Blob Storage (default: the default
+    Azure credential), the collection's when there is one."""
     if isinstance(source, Source):
         return source
     if not isinstance(source, str) or not source:
         raise ValueError(f"source must be {SOURCE_HELP}, not {source!r}")
     for prefix, parser in KINDS:
         if source == prefix or (prefix.endswith(":") and source.startswith(prefix)):
-            return parser(source)
-    return _snapshot(source)
+            return parser(source, credential)
+    return _snapshot(source, credential)
 
 
 def describe(source: str | Source) -> str:
@@ -111,14 +117,14 @@ def load(source: str | Source, *, subscriptions=None, registries=None, progress:
          **collect_args) -> Inventory:
     """An inventory from ``source`` (see the module docstring). Filters apply to collections; a snapshot is
     returned as stored."""
-    source = parse(source)
+    source = parse(source, credential=collect_args.get("credential"))
     check_filters(subscriptions, registries)  # before starting anything
     if source.kind == AZURE:
         return collect(subscriptions=subscriptions, registries=registries, progress=progress, **collect_args)
     if source.kind == EMULATOR:
         return _from_emulator(source, 0, None, seed, subscriptions=subscriptions, registries=registries,
                               progress=progress, **collect_args)[0]
-    return Inventory.read_parquet(source.path)
+    return Inventory.from_snapshot(snapshots.locate(source.location))
 
 
 def load_with_history(source: str | Source, *, history: str | None = None, weeks: int = 8, subscriptions=None,
@@ -133,7 +139,7 @@ def load_with_history(source: str | Source, *, history: str | None = None, weeks
       already, add today's only (a scheduled run joins the history it finds).
     - a snapshot folder or a root of snapshots: read it; the root's snapshots are the history.
     """
-    source = parse(source)
+    source = parse(source, credential=collect_args.get("credential"))
     check_filters(subscriptions, registries)
     if isinstance(weeks, bool) or not isinstance(weeks, int) or weeks < 0:
         raise ValueError(f"weeks must be a whole number >= 0, not {weeks!r}")
@@ -156,9 +162,8 @@ def load_with_history(source: str | Source, *, history: str | None = None, weeks
             atexit.register(shutil.rmtree, history.path, True)
         return _from_emulator(source, weeks, history, seed, subscriptions=subscriptions, registries=registries,
                               progress=progress, **collect_args)
-    inventory = Inventory.read_parquet(source.path)
-    root = snapshots.root_of(source.path)
-    return inventory, History(root) if snapshots.find(root) else None
+    opened = snapshots.open_snapshots(source.location)  # each inventory.json read once
+    return Inventory.from_snapshot(opened.chosen), History.of(opened)
 
 
 def _join(inventory: Inventory, history: locations.Location, failure: StorageError | None) -> History | None:

@@ -290,7 +290,7 @@ HTML_TYPE = "text/html; charset=utf-8"
 NOTEBOOK_TYPE = "application/x-ipynb+json"
 
 
-def publish(html: str | os.PathLike, url: str, *, credential=None) -> str:
+def publish(html: str | os.PathLike, url, *, credential=None) -> str:
     """Upload the exported ``html`` (content type ``text/html``) and its executed notebook beside it to the
     folder ``url`` (``az://CONTAINER/PATH`` or ``abfs://...``; e.g. a storage account's static website, the
     ``$web`` container). Returns the HTTPS address of the HTML; :class:`~acrlib.errors.StorageError` naming the

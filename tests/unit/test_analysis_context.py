@@ -32,7 +32,7 @@ def _same(a, b) -> None:
     if isinstance(a, pl.DataFrame):
         assert a.equals(b)
     else:
-        for name in a.keys():
+        for name in a:
             assert a[name].equals(b[name]), name
 
 

@@ -34,3 +34,41 @@ def test_a_relative_snapshot_path_is_made_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert sources.parse("snaps").path == tmp_path / "snaps"
     assert sources.parse("snaps").describe() == f"snapshot {tmp_path / 'snaps'}"
+
+
+def _snapshots(root, count: int = 3):
+    import dataclasses
+    import datetime as dt
+
+    from inventory_builder import Build
+
+    b = Build()
+    b.manifest("app", tags=["v1"])
+    inv = b.build()
+    for week in range(count):
+        dataclasses.replace(inv, collected_at=inv.collected_at + dt.timedelta(weeks=week)).to_parquet(root)
+    return inv
+
+
+@pytest.mark.parametrize("name", ["root", "latest folder"])
+def test_a_snapshot_source_reads_each_record_once_and_carries_its_location(tmp_path, monkeypatch, name):
+    from acrlib import locations, snapshots
+
+    inv = _snapshots(tmp_path)
+    target = tmp_path if name == "root" else snapshots.find(tmp_path)[-1].path
+    source = sources.parse(str(target))
+    assert isinstance(source.location, locations.Location) and source.path == target
+    reads: list[str] = []
+    original = locations.Location.read_bytes
+
+    def counted(self):
+        data = original(self)  # a record that is not there is no read
+        if self.path.endswith(snapshots.META_FILE):
+            reads.append(self.path)
+        return data
+
+    monkeypatch.setattr(locations.Location, "read_bytes", counted)
+    latest, history = sources.load_with_history(source)
+    assert len(history) == 3 and latest.manifests.equals(inv.manifests)
+    assert latest.collected_at == history.times[-1]
+    assert sorted(reads) == sorted(set(reads)) and len(reads) == 3, "each inventory.json read once"
