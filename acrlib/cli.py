@@ -32,7 +32,7 @@ def _output_folder(out: str):
     from acrlib import locations
 
     if locations.is_url(out):
-        return locations.parse(out)
+        return locations.Location.of(out)
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder")
@@ -75,7 +75,7 @@ def _emulator(args: argparse.Namespace) -> int:
 def _collect(args: argparse.Namespace) -> int:
     from acrlib import sources
 
-    source = sources.parse(args.source)
+    source = sources.Source.of(args.source)
     if not source.collects:
         raise ValueError("collect needs 'azure' or 'emulator:PRESET' as --source, not a snapshot")
     out = _output_folder(args.out)
@@ -84,11 +84,11 @@ def _collect(args: argparse.Namespace) -> int:
                              layers=args.layers, referrers=args.referrers, activity_days=args.activity_days,
                              deployments=args.deployments, aks_run_command=args.aks_run_command,
                              previous=args.previous)
-    from acrlib.errors import StorageError
+    from acrlib.errors import BlobStorageError
 
     try:
         path = inventory.to_parquet(out)
-    except StorageError as e:  # the collection is not lost: it is kept here, to upload later
+    except BlobStorageError as e:  # the collection is not lost: it is kept here, to upload later
         path = inventory.to_parquet(FALLBACK)
         print(f"acrlib collect: {printable(e)}; the snapshot is kept in {path} instead", file=sys.stderr)
         return 1
@@ -124,7 +124,7 @@ def _report(args: argparse.Namespace) -> int:
 
     if args.list_parameters:
         return _parameter_list(args.notebook)
-    source = sources.parse(args.source)
+    source = sources.Source.of(args.source)
     publish = args.publish
     if locations.is_url(args.out):  # --out az://...: made in reports/ (kept: a build artifact), then published there
         publish, args.out = publish or args.out, "reports"
@@ -233,14 +233,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # azure-identity logs each credential it tried; the one line below says what to do instead
     logging.getLogger("azure.identity").setLevel(logging.ERROR)
-    from acrlib.errors import ReportError, RequestFailed, SignInRequired, SnapshotError, StorageError
+    from acrlib.errors import BlobStorageError, ReportError, RequestFailed, SignInRequired, SnapshotError
 
     try:
         return args.func(args)
     except (ValueError, SignInRequired) as e:  # bad input or no sign-in: one clear line, no traceback
         print(f"acrlib {args.command}: error: {printable(e)}", file=sys.stderr)
         return 2
-    except (ReportError, RequestFailed, SnapshotError, StorageError) as e:  # the report, a service, a snapshot or
+    except (ReportError, RequestFailed, SnapshotError, BlobStorageError) as e:  # the report, a service, a snapshot or
         # a storage account failed
         print(f"acrlib {args.command}: {printable(e)}", file=sys.stderr)
         return 1

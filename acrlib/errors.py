@@ -10,7 +10,7 @@
     │   └── RegistryError        a registry's data plane
     │       └── TokenError       a registry's token service (/oauth2/exchange, /oauth2/token)
     ├── SnapshotError            a snapshot folder that cannot be read as one
-    ├── StorageError             a storage account (snapshots, history, published reports) refused or failed:
+    ├── BlobStorageError         a storage account (snapshots, history, published reports) refused or failed:
     │                            one line naming the URL and the missing permission
     └── ReportError              a cell of the report notebook failed
 
@@ -105,6 +105,6 @@ class ReportError(AcrlibError):
         self.sections = tuple(sections)
 
 
-class StorageError(AcrlibError):
+class BlobStorageError(AcrlibError):
     """A storage location (``az://``, ``abfs://``) could not be read or written: the message is one line naming
     the URL, what was being done and, where Azure says so, the permission that is missing."""

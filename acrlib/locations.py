@@ -1,6 +1,6 @@
 """Where snapshots and reports are kept: a local folder, or a folder in Azure Blob Storage / ADLS Gen2.
 
-A location is named by one string, parsed once by :func:`parse` into a :class:`Location`:
+A location is named by one string, parsed once by :meth:`Location.of` into a :class:`Location`:
 
 - a local path (``history/``, ``~/acr``);
 - ``az://CONTAINER/PATH``: the account from ``AZURE_STORAGE_ACCOUNT_NAME`` (or the connection string);
@@ -13,7 +13,7 @@ Azurite emulator is reached), else with the Azure identity of the collection (``
 one is passed). An account with a hierarchical namespace (ADLS Gen2) is read and written through its Blob
 endpoint, as adlfs does.
 
-Every failure of a remote location becomes one :class:`~acrlib.errors.StorageError` line naming the URL, what
+Every failure of a remote location becomes one :class:`~acrlib.errors.BlobStorageError` line naming the URL, what
 was being done and, where Azure says so, the permission that is missing. No key, SAS or token is ever part of
 a URL acrlib shows: ``str(location)`` is the URL as the user wrote it, and a URL carrying a query is refused.
 """
@@ -27,7 +27,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import StorageError
+from .errors import BlobStorageError
 
 SCHEMES = ("az://", "abfs://", "abfss://")
 CONNECTION_STRING_ENV = "AZURE_STORAGE_CONNECTION_STRING"
@@ -62,6 +62,13 @@ class Location:
     def container(self) -> str | None:
         return self.path.split("/", 1)[0] if self.remote else None
 
+    @classmethod
+    def of(cls, target, *, credential=None) -> Location:
+        """The location ``target`` names: a local folder path, or an ``az://`` / ``abfs://`` URL (a
+        ``Location`` is returned as is). ``ValueError`` naming the problem for a malformed URL, before any
+        request; ``credential`` signs in to Blob Storage (default: the default Azure credential)."""
+        return _parse(target, credential=credential)
+
     def __str__(self) -> str:
         return self.url
 
@@ -92,7 +99,7 @@ class Location:
         """What acrlib's API hands back for this location: a ``Path`` when local, else the URL."""
         return Path(self.path) if not self.remote else self.url
 
-    # --- operations (remote ones translate every failure into one StorageError line) ---
+    # --- operations (remote ones translate every failure into one BlobStorageError line) ---
 
     def _call(self, doing: str, fn, *args, **kwargs):
         try:
@@ -101,7 +108,7 @@ class Location:
                 # failure itself. Scoped to acrlib's own calls: the process's warning filters stay the user's.
                 warnings.filterwarnings("ignore", message="Failed to fetch container properties", category=UserWarning)
                 return fn(*args, **kwargs)
-        except (FileNotFoundError, StorageError):
+        except (FileNotFoundError, BlobStorageError):
             raise
         except Exception as e:  # adlfs passes azure-core's errors through, or wraps them in OSError
             raise explain(e, self, doing) from None
@@ -130,10 +137,10 @@ class Location:
         return [(e["name"].rstrip("/").rsplit("/", 1)[-1], e.get("type") == "directory") for e in entries]
 
     def check_container(self) -> None:
-        """``StorageError`` when this location's container does not exist (listing an absent folder in an absent
+        """``BlobStorageError`` when this location's container does not exist (listing an absent folder in an absent
         container is otherwise just empty)."""
         if self.remote and not self._call("read", self.fs.exists, self.container):
-            raise StorageError(f"{self.url}: {_no_container(self)}")
+            raise BlobStorageError(f"{self.url}: {_no_container(self)}")
 
     def read_bytes(self) -> bytes:
         if not self.remote:
@@ -181,9 +188,8 @@ class Location:
             self._call("write", self.fs.rm, self.path, recursive=True)
 
 
-def parse(target, *, credential=None) -> Location:
-    """The :class:`Location` ``target`` names (a ``Location`` is returned as is). ``ValueError`` naming the problem
-    for a malformed URL, before any request."""
+def _parse(target, *, credential=None) -> Location:
+    """:meth:`Location.of`."""
     if isinstance(target, Location):
         return target
     if isinstance(target, os.PathLike) or (isinstance(target, str) and not is_url(target)):
@@ -258,7 +264,7 @@ def _no_container(where: Location) -> str:
             f"(az storage container create --name {where.container} --account-name {account} --auth-mode login)")
 
 
-def explain(error: Exception, where: Location, doing: str) -> StorageError:
+def explain(error: Exception, where: Location, doing: str) -> BlobStorageError:
     """One line for a failed storage call: the URL, what was being done, and what to do."""
     from .errors import redact
 
@@ -282,4 +288,4 @@ def explain(error: Exception, where: Location, doing: str) -> StorageError:
         message = f"storage account {account} could not be reached to {doing}: {first}"
     else:
         message = f"cannot {doing}: {first}"
-    return StorageError(f"{where.url}: {message}")
+    return BlobStorageError(f"{where.url}: {message}")

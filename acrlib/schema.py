@@ -234,6 +234,9 @@ KEYS: dict[str, list[str]] = {
     "errors": ["registry", "repository", "stage", "at"],
 }
 
+# The keys analyses join on, named for what they identify (the first two rows of KEYS).
+REPOSITORY_KEY = KEYS["repositories"]  # registry, repository
+MANIFEST_KEY = KEYS["manifests"]  # registry, repository, digest
 KINDS = ("image", "index", "helm", "signature", "attestation", "artifact")  # what mt.kind_expr() tells apart
 IDENTITIES_KEPT = 20
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import polars as pl
 
 from . import locations, schema
-from .errors import SnapshotError, StorageError
+from .errors import BlobStorageError, SnapshotError
 
 META_FILE = "inventory.json"
 PREFIX = "snapshot="
@@ -73,8 +73,8 @@ def write(root: Place, tables: dict[str, pl.DataFrame], collected_at: dt.datetim
           credential=None) -> Path | str:
     """Write ``tables`` as one snapshot under ``root`` (a folder, or an ``az://`` / ``abfs://`` URL); returns its
     folder (a ``Path``, or the URL). ``FileExistsError`` when a snapshot of the same collection time is there
-    already; :class:`~acrlib.errors.StorageError` when a storage account refuses."""
-    root = locations.parse(root, credential=credential)
+    already; :class:`~acrlib.errors.BlobStorageError` when a storage account refuses."""
+    root = locations.Location.of(root, credential=credential)
     meta = {"collected_at": collected_at.isoformat(), "schema_version": SCHEMA_VERSION,
             "tables": {name: df.height for name, df in tables.items()}, **metadata}
     marker = json.dumps(meta, indent=2, default=str).encode()
@@ -126,7 +126,7 @@ def remove_leftovers(root: Place, older_than_s: float | None = None) -> list[str
     """Remove what a writer killed mid-write left behind once it is older than ``older_than_s``: temporary
     folders on a local disk, snapshot prefixes without ``inventory.json`` in Blob Storage (default age:
     ``LEFTOVER_AGE_S``, an hour: a younger one may be a writer still at work)."""
-    root = locations.parse(root)
+    root = locations.Location.of(root)
     older_than_s = LEFTOVER_AGE_S if older_than_s is None else older_than_s
     removed = []
     for name, is_dir in root.children():
@@ -161,14 +161,14 @@ def _record(where: locations.Location) -> dict | None:
 
 
 def is_snapshot(path: Place) -> bool:
-    return (locations.parse(path) / META_FILE).is_file()
+    return (locations.Location.of(path) / META_FILE).is_file()
 
 
 def find(root: Place, *, credential=None, known: Snapshot | None = None) -> list[Snapshot]:
     """Complete snapshots under ``root``, oldest first by the collection time each records (temporary folders,
     and prefixes whose ``inventory.json`` is not written yet, are ignored). ``known``: a snapshot of this root
     whose record was read already (it is not read again)."""
-    root = locations.parse(root, credential=credential)
+    root = locations.Location.of(root, credential=credential)
     found = []
     for name, is_dir in root.children():
         if not (is_dir and name.startswith(PREFIX)):
@@ -194,7 +194,7 @@ class Opened:
 def open_snapshots(path: Place, *, credential=None) -> Opened:
     """:class:`Opened` for ``path``: a snapshot folder, or a root of snapshots. ``FileNotFoundError`` when it
     holds none."""
-    where = locations.parse(path, credential=credential)
+    where = locations.Location.of(path, credential=credential)
     record = _record(where)
     if record is not None:
         chosen = Snapshot.of(where, record)
@@ -210,7 +210,7 @@ def open_snapshots(path: Place, *, credential=None) -> Opened:
 
 def locate(path: Place, *, credential=None) -> Snapshot:
     """The snapshot at ``path``, or the latest one under ``path`` when it is a root of snapshots."""
-    where = locations.parse(path, credential=credential)
+    where = locations.Location.of(path, credential=credential)
     # is_snapshot first: a root's refusal is then named by the root's listing, as the user wrote it
     if is_snapshot(where) and (record := _record(where)) is not None:
         return Snapshot.of(where, record)
@@ -224,7 +224,7 @@ def locate(path: Place, *, credential=None) -> Snapshot:
 
 def root_of(path: Place, *, credential=None) -> locations.Location:
     """The root of snapshots ``path`` belongs to: its parent for a snapshot folder, else itself."""
-    where = locations.parse(path, credential=credential)
+    where = locations.Location.of(path, credential=credential)
     return where.parent if is_snapshot(where) else where
 
 
@@ -260,7 +260,7 @@ def _checked(file: locations.Location, name: str, count: int) -> pl.DataFrame:
         df = _read_table(file)
     except FileNotFoundError:
         raise SnapshotError(f"{file} is missing from the snapshot ({count:,} rows recorded)") from None
-    except StorageError:
+    except BlobStorageError:
         raise
     except Exception as e:  # polars' errors for a truncated or foreign file vary
         raise SnapshotError(f"{file} cannot be read as Parquet: {e}") from None

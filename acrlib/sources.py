@@ -1,5 +1,5 @@
 """Where an inventory comes from, named by one string (the CLI's and the report's ``source``), parsed once by
-:func:`parse` into a :class:`Source` that the CLI, ``run_report`` and the notebooks pass on:
+:meth:`Source.of` into a :class:`Source` that the CLI, ``run_report`` and the notebooks pass on:
 
 - ``azure``: collect from Azure with the default credential;
 - ``emulator:PRESET``: start the local emulator with that preset, collect from it, stop it;
@@ -22,7 +22,7 @@ from pathlib import Path
 from . import locations, snapshots
 from .collection import collect
 from .collection.options import check_filters
-from .errors import StorageError
+from .errors import BlobStorageError
 from .history import History
 from .inventory import HISTORY_ERROR, Inventory
 
@@ -56,6 +56,13 @@ class Source:
             return str(self.location)
         return AZURE
 
+    @classmethod
+    def of(cls, source: str | Source, *, credential=None) -> Source:
+        """The source a string names (a ``Source`` is returned as is). ``ValueError`` naming the problem, without
+        touching the network. ``credential``: what reads a snapshot in Blob Storage (default: the default Azure
+        credential), the collection's when there is one."""
+        return _parse(source, credential=credential)
+
     @property
     def collects(self) -> bool:
         """True for sources that collect (Azure, the emulator); False for a stored snapshot."""
@@ -84,21 +91,19 @@ def _emulator(text: str, credential) -> Source:
 
 def _snapshot(text: str, credential) -> Source:
     if locations.is_url(text):  # a malformed URL is named now, before any request
-        return Source(SNAPSHOT, location=locations.parse(text, credential=credential))
+        return Source(SNAPSHOT, location=locations.Location.of(text, credential=credential))
     path = Path(text).expanduser()
     if not path.exists():
         raise ValueError(f"source {text!r} is neither 'azure', 'emulator:PRESET' nor an existing snapshot path")
-    return Source(SNAPSHOT, location=locations.parse(path.resolve()))
+    return Source(SNAPSHOT, location=locations.Location.of(path.resolve()))
 
 
 # Prefix -> parser, tried in order; a string no prefix claims is a snapshot path.
 KINDS = ((AZURE, _azure), (EMULATOR_PREFIX, _emulator))
 
 
-def parse(source: str | Source, *, credential=None) -> Source:
-    """The :class:`Source` a string names (a ``Source`` is returned as is). ``ValueError`` naming the problem,
-    without touching the network. ``credential``: what reads a snapshot in Blob Storage (default: the default
-    Azure credential), the collection's when there is one."""
+def _parse(source: str | Source, *, credential=None) -> Source:
+    """:meth:`Source.of`."""
     if isinstance(source, Source):
         return source
     if not isinstance(source, str) or not source:
@@ -110,14 +115,14 @@ def parse(source: str | Source, *, credential=None) -> Source:
 
 
 def describe(source: str | Source) -> str:
-    return parse(source).describe()
+    return Source.of(source).describe()
 
 
 def load(source: str | Source, *, subscriptions=None, registries=None, progress: bool | None = None, seed: int = 7,
          **collect_args) -> Inventory:
     """An inventory from ``source`` (see the module docstring). Filters apply to collections; a snapshot is
     returned as stored."""
-    source = parse(source, credential=collect_args.get("credential"))
+    source = Source.of(source, credential=collect_args.get("credential"))
     check_filters(subscriptions, registries)  # before starting anything
     if source.kind == AZURE:
         return collect(subscriptions=subscriptions, registries=registries, progress=progress, **collect_args)
@@ -139,18 +144,18 @@ def load_with_history(source: str | Source, *, history: str | None = None, weeks
       already, add today's only (a scheduled run joins the history it finds).
     - a snapshot folder or a root of snapshots: read it; the root's snapshots are the history.
     """
-    source = parse(source, credential=collect_args.get("credential"))
+    source = Source.of(source, credential=collect_args.get("credential"))
     check_filters(subscriptions, registries)
     if isinstance(weeks, bool) or not isinstance(weeks, int) or weeks < 0:
         raise ValueError(f"weeks must be a whole number >= 0, not {weeks!r}")
     if history is not None:  # a malformed URL is named before any work; the collection's identity signs in
-        history = locations.parse(history, credential=collect_args.get("credential"))
+        history = locations.Location.of(history, credential=collect_args.get("credential"))
     if source.kind == AZURE:
         failure = None
         if history is not None and "previous" not in collect_args:
             try:
                 collect_args["previous"] = latest_usable(history)
-            except StorageError as e:
+            except BlobStorageError as e:
                 failure = e  # collect in full; the report says the history was not updated
         inventory = collect(subscriptions=subscriptions, registries=registries, progress=progress, **collect_args)
         if history is None:
@@ -158,7 +163,7 @@ def load_with_history(source: str | Source, *, history: str | None = None, weeks
         return inventory, _join(inventory, history, failure)
     if source.kind == EMULATOR:
         if history is None:
-            history = locations.parse(tempfile.mkdtemp(prefix="acrlib-emulator-history-"))
+            history = locations.Location.of(tempfile.mkdtemp(prefix="acrlib-emulator-history-"))
             atexit.register(shutil.rmtree, history.path, True)
         return _from_emulator(source, weeks, history, seed, subscriptions=subscriptions, registries=registries,
                               progress=progress, **collect_args)
@@ -166,7 +171,7 @@ def load_with_history(source: str | Source, *, history: str | None = None, weeks
     return Inventory.from_snapshot(opened.chosen), History.of(opened)
 
 
-def _join(inventory: Inventory, history: locations.Location, failure: StorageError | None) -> History | None:
+def _join(inventory: Inventory, history: locations.Location, failure: BlobStorageError | None) -> History | None:
     """Add ``inventory`` to ``history`` and read it back. When the history cannot be read or written, the
     inventory is kept (the report is made from it) and ``inventory.history_error`` says why, in one line naming
     the URL."""
@@ -174,12 +179,12 @@ def _join(inventory: Inventory, history: locations.Location, failure: StorageErr
         try:
             inventory.to_parquet(history)
             return History(history)
-        except StorageError as e:
+        except BlobStorageError as e:
             failure = e
     inventory.metadata[HISTORY_ERROR] = str(failure)
     try:  # a reader role can still show the trends so far
         return History(history)
-    except (StorageError, FileNotFoundError):  # unreadable, or no snapshot yet
+    except (BlobStorageError, FileNotFoundError):  # unreadable, or no snapshot yet
         return None
 
 
@@ -210,7 +215,7 @@ def _from_emulator(source: Source, weeks: int, root: locations.Location | None, 
         catch_up = bool(found)
         if catch_up and "previous" not in collect_args:
             collect_args["previous"] = _usable(found)
-    except StorageError as e:
+    except BlobStorageError as e:
         failure, catch_up = e, True  # collect now only; the report says the history was not updated
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(weeks=weeks)
     with Emulator(scale=source.preset, seed=seed, now=start) as emu:
@@ -224,6 +229,6 @@ def _from_emulator(source: Source, weeks: int, root: locations.Location | None, 
             if root is not None and week < weeks:
                 try:
                     inventory.to_parquet(root)
-                except StorageError as e:
+                except BlobStorageError as e:
                     failure, catch_up = e, True  # skip to now
     return inventory, _join(inventory, root, failure) if root is not None else None

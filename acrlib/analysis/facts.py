@@ -8,8 +8,8 @@ from collections.abc import Callable
 import polars as pl
 
 from ..inventory import Inventory
+from ..schema import REPOSITORY_KEY
 
-KEY = ["registry", "repository"]
 # How an analysis gets the manifest facts it may need: computed on demand, or an Analysis's computed once.
 Facts = Callable[[], pl.DataFrame]
 
@@ -21,18 +21,18 @@ def manifest_facts(inv: Inventory) -> pl.DataFrame:
 
     Summary, storage, reclaimable and unused all need these; :class:`~acrlib.Analysis` computes them once for
     all of them. What the references say is gathered per digest first, so the manifests are joined once."""
-    refs = inv.references.select(*KEY, "index_digest", "child_digest")
-    child_sizes = (refs.join(inv.manifests.select(*KEY, pl.col("digest").alias("child_digest"),
+    refs = inv.references.select(*REPOSITORY_KEY, "index_digest", "child_digest")
+    child_sizes = (refs.join(inv.manifests.select(*REPOSITORY_KEY, pl.col("digest").alias("child_digest"),
                                                   pl.col("size_bytes").alias("child_size")),
-                             on=[*KEY, "child_digest"], how="left")
-                   .group_by(*KEY, pl.col("index_digest").alias("digest"))
+                             on=[*REPOSITORY_KEY, "child_digest"], how="left")
+                   .group_by(*REPOSITORY_KEY, pl.col("index_digest").alias("digest"))
                    .agg(pl.col("child_size").sum().alias("children_bytes"), pl.lit(False).alias("is_child")))
-    children = refs.select(*KEY, pl.col("child_digest").alias("digest")).unique().with_columns(
+    children = refs.select(*REPOSITORY_KEY, pl.col("child_digest").alias("digest")).unique().with_columns(
         pl.lit(None, dtype=pl.Int64).alias("children_bytes"), pl.lit(True).alias("is_child"))
     per_digest = (pl.concat([child_sizes, children], how="vertical_relaxed")
-                  .group_by(*KEY, "digest").agg(pl.col("children_bytes").sum(), pl.col("is_child").any()))
+                  .group_by(*REPOSITORY_KEY, "digest").agg(pl.col("children_bytes").sum(), pl.col("is_child").any()))
     return (
-        inv.manifests.join(per_digest, on=[*KEY, "digest"], how="left")
+        inv.manifests.join(per_digest, on=[*REPOSITORY_KEY, "digest"], how="left")
         .with_columns(
             pl.col("is_child").fill_null(False),
             (pl.col("size_bytes") - pl.col("children_bytes").fill_null(0)).alias("own_bytes"),

@@ -13,8 +13,8 @@ import datetime as dt
 import polars as pl
 
 from ..inventory import Inventory
+from ..schema import MANIFEST_KEY
 
-KEY = ["registry", "repository", "digest"]
 DELETING = ("delete_tag", "delete_manifest", "cascade")
 MAX_DEPTH = 32  # nested indexes and referrer chains deeper than this do not occur in registries
 
@@ -35,13 +35,13 @@ def closure(inv: Inventory, seeds: pl.DataFrame) -> pl.DataFrame:
     """``seeds`` (registry, repository, digest, reason) and every manifest related to them, each once; a
     related manifest's reason names the seed it is kept for."""
     edges = relations(inv)
-    found = seeds.unique(KEY, keep="first").with_columns(pl.col("reason").alias("seed"))
+    found = seeds.unique(MANIFEST_KEY, keep="first").with_columns(pl.col("reason").alias("seed"))
     frontier = found
     for _ in range(MAX_DEPTH):
-        step = (frontier.join(edges, on=KEY).select("registry", "repository", pl.col("related").alias("digest"),
-                                                    (pl.lit("related to a manifest ") + pl.col("seed"))
-                                                    .alias("reason"), "seed")
-                .unique(KEY, keep="first").join(found, on=KEY, how="anti"))
+        step = (frontier.join(edges, on=MANIFEST_KEY)
+                .select("registry", "repository", pl.col("related").alias("digest"),
+                        (pl.lit("related to a manifest ") + pl.col("seed")).alias("reason"), "seed")
+                .unique(MANIFEST_KEY, keep="first").join(found, on=MANIFEST_KEY, how="anti"))
         if step.height == 0:
             break
         found = pl.concat([found, step])
@@ -54,10 +54,11 @@ def apply(plan: pl.DataFrame, digests: pl.DataFrame, tags: pl.DataFrame, uncover
     become ``keep`` with the protection's reason; deletion rows in an ``uncovered`` registry (registry, reason)
     become ``skip``. Other rows are unchanged."""
     deleting = pl.col("action").is_in(DELETING)
-    by_digest = digests.select(*KEY, pl.col("reason").alias("_digest_reason"))
+    by_digest = digests.select(*MANIFEST_KEY, pl.col("reason").alias("_digest_reason"))
     by_tag = tags.select("registry", "repository", "tag", pl.col("reason").alias("_tag_reason")).unique(
         ["registry", "repository", "tag"], keep="first")
-    marked = (plan.join(by_digest, on=KEY, how="left").join(by_tag, on=["registry", "repository", "tag"], how="left")
+    marked = (plan.join(by_digest, on=MANIFEST_KEY, how="left")
+              .join(by_tag, on=["registry", "repository", "tag"], how="left")
               .join(uncovered.select("registry", pl.col("reason").alias("_skip_reason")), on="registry", how="left"))
     protection = pl.coalesce("_tag_reason", "_digest_reason")
     return marked.with_columns(
@@ -92,11 +93,11 @@ def pulled(inv: Inventory, plan: pl.DataFrame, within: dt.timedelta, label: str,
                                                            "activity not collected"))).alias("reason")))
     recent = inv.activity.filter(pl.col("registry").is_in(covered.implode()), pl.col("last_pulled_at") >= since)
     reason = pl.lit("pulled ") + _ago(now, pl.col("last_pulled_at"))
-    by_digest = recent.filter(pl.col("digest").is_not_null()).select(*KEY, reason.alias("reason"))
+    by_digest = recent.filter(pl.col("digest").is_not_null()).select(*MANIFEST_KEY, reason.alias("reason"))
     tags = (recent.select("registry", "repository", pl.col("tags_pulled").alias("tag"), reason.alias("reason"))
             .explode("tag").filter(pl.col("tag").is_not_null()))
     through_tags = tags.join(inv.tags.select("registry", "repository", "tag", "digest"),
-                             on=["registry", "repository", "tag"]).select(*KEY, "reason")
+                             on=["registry", "repository", "tag"]).select(*MANIFEST_KEY, "reason")
     digests = closure(inv, pl.concat([by_digest, through_tags]))
     return apply(plan, digests, tags, uncovered)
 
@@ -113,12 +114,12 @@ def running(inv: Inventory) -> tuple[pl.DataFrame, pl.DataFrame]:
     runs) and tags (registry, repository, tag, reason)."""
     ours = inv.deployments.filter(pl.col("registry").is_not_null())
     reason = pl.lit("runs in ") + _where()
-    digests = ours.filter(pl.col("digest").is_not_null()).select(*KEY, reason.alias("reason"))
+    digests = ours.filter(pl.col("digest").is_not_null()).select(*MANIFEST_KEY, reason.alias("reason"))
     tags = ours.filter(pl.col("tag").is_not_null()).select("registry", "repository", "tag", reason.alias("reason"))
     # a tag a workload names keeps what it points at now too: the next restart pulls that
     through_tags = tags.join(inv.tags.select("registry", "repository", "tag", "digest"),
-                             on=["registry", "repository", "tag"]).select(*KEY, "reason")
-    return pl.concat([digests, through_tags]).unique(KEY, keep="first"), tags.unique(
+                             on=["registry", "repository", "tag"]).select(*MANIFEST_KEY, "reason")
+    return pl.concat([digests, through_tags]).unique(MANIFEST_KEY, keep="first"), tags.unique(
         ["registry", "repository", "tag"], keep="first")
 
 
@@ -142,7 +143,7 @@ def running_deletions(inv: Inventory, plan: pl.DataFrame) -> pl.DataFrame:
     digests, tags = running(inv)
     deleting = plan.filter(pl.col("action").is_in(DELETING))
     return pl.concat([
-        deleting.join(digests, on=KEY, how="inner"),
+        deleting.join(digests, on=MANIFEST_KEY, how="inner"),
         deleting.join(tags, on=["registry", "repository", "tag"], how="inner"),
     ], how="diagonal_relaxed").select("registry", "repository", "tag", "digest", "action", "reason").unique(
         maintain_order=True)

@@ -33,6 +33,7 @@ import polars as pl
 
 from .. import media_types as mt
 from ..inventory import Inventory
+from ..schema import MANIFEST_KEY, REPOSITORY_KEY
 from . import protect
 
 MAX_AGO = dt.timedelta(days=150 * 365)
@@ -210,8 +211,7 @@ def describe(plan: pl.DataFrame) -> str:
     return text
 
 
-KEY = ["registry", "repository"]
-DIGEST_KEY = ["registry", "repository", "digest"]
+
 
 
 def _days_text(now: dt.datetime, when: str = "last_updated_at") -> pl.Expr:
@@ -264,21 +264,21 @@ def _acr_purge(inv: Inventory, r: Rules, now: dt.datetime) -> pl.DataFrame:
     scope = scope.with_columns(pl.col("pattern").map_elements(repr, return_dtype=pl.String).alias("quoted"))
     in_scope = pl.col("repository").is_in(scope["repository"].implode())
     manifests = (inv.manifests.filter(in_scope)
-                 .select(*DIGEST_KEY, "media_type", "subject", "kind", "size_bytes", "last_updated_at",
+                 .select(*MANIFEST_KEY, "media_type", "subject", "kind", "size_bytes", "last_updated_at",
                          "delete_enabled", "write_enabled", pl.col("tags").list.len().fill_null(0).alias("tagged"))
                  .with_row_index("_m"))
     cutoff = pl.lit(r.cutoff, dtype=pl.Datetime("us", "UTC"))
 
-    tags = inv.tags.filter(in_scope).select(*KEY, "tag", "digest", "last_updated_at", "delete_enabled",
+    tags = inv.tags.filter(in_scope).select(*REPOSITORY_KEY, "tag", "digest", "last_updated_at", "delete_enabled",
                                             "write_enabled").join(scope, on="repository")
     unlocked = pl.col("delete_enabled").fill_null(False) & pl.col("write_enabled").fill_null(False)
     eligible = (tags.filter(_searches(tags, "pattern", "tag"))
                 .filter(pl.col("last_updated_at").is_not_null() & (pl.col("last_updated_at") < cutoff)
                         & (pl.lit(r.include_locked) | unlocked))
-                .sort([*KEY, "last_updated_at", "tag"], descending=[False, False, True, False]))
-    deleted_tags = (eligible.filter(pl.int_range(pl.len()).over(KEY) >= r.keep)
-                    .join(manifests.select(*DIGEST_KEY, "_m", "size_bytes"), on=DIGEST_KEY, how="left")
-                    .select(*KEY, "tag", "digest", pl.lit("delete_tag").alias("action"),
+                .sort([*REPOSITORY_KEY, "last_updated_at", "tag"], descending=[False, False, True, False]))
+    deleted_tags = (eligible.filter(pl.int_range(pl.len()).over(REPOSITORY_KEY) >= r.keep)
+                    .join(manifests.select(*MANIFEST_KEY, "_m", "size_bytes"), on=MANIFEST_KEY, how="left")
+                    .select(*REPOSITORY_KEY, "tag", "digest", pl.lit("delete_tag").alias("action"),
                             (pl.lit("matches ") + pl.col("quoted") + pl.lit(", last updated ") + _days_text(now)
                              + pl.lit(f" days ago (older than {r.ago})")
                              + pl.when(unlocked).then(pl.lit("")).otherwise(pl.lit(", locked: included")))
@@ -292,8 +292,8 @@ def _acr_purge(inv: Inventory, r: Rules, now: dt.datetime) -> pl.DataFrame:
 def _ids(frame: pl.DataFrame, manifests: pl.DataFrame, digest: str, name: str) -> pl.DataFrame:
     """``frame`` with the manifest id of its (registry, repository, ``digest``) as ``name`` (rows without one
     dropped: a digest the listing does not hold is neither deleted nor kept here)."""
-    return frame.join(manifests.select(*KEY, pl.col("digest").alias(digest), pl.col("_m").alias(name)),
-                      on=[*KEY, digest])
+    return frame.join(manifests.select(*REPOSITORY_KEY, pl.col("digest").alias(digest), pl.col("_m").alias(name)),
+                      on=[*REPOSITORY_KEY, digest])
 
 
 def _untagged(inv: Inventory, r: Rules, now: dt.datetime, manifests: pl.DataFrame, deleted_tags: pl.DataFrame
@@ -312,19 +312,21 @@ def _untagged(inv: Inventory, r: Rules, now: dt.datetime, manifests: pl.DataFram
     roots = m.filter(~pl.col("_skipped") & (
         (pl.col("_keeps") & (pl.col("media_type").is_null() | index))
         | (~pl.col("_keeps") & pl.col("media_type").is_not_null() & pl.col("subject").is_not_null() & index)))
-    edges = _ids(_ids(inv.references.select(*KEY, "index_digest", "child_digest"), manifests, "index_digest",
+    edges = _ids(_ids(inv.references.select(*REPOSITORY_KEY, "index_digest", "child_digest"), manifests, "index_digest",
                       "parent"), manifests, "child_digest", "child").select("parent", "child").unique()
     protected = _reachable(edges, roots["_m"])
     deleted = m.filter(~pl.col("_skipped") & ~pl.col("_keeps") & pl.col("media_type").is_not_null()
                        & pl.col("subject").is_null() & ~pl.col("_m").is_in(protected.implode()))
     rows = deleted.select(
-        *KEY, pl.lit(None, dtype=pl.String).alias("tag"), "digest", pl.lit("delete_manifest").alias("action"),
+        *REPOSITORY_KEY, pl.lit(None, dtype=pl.String).alias("tag"), "digest",
+        pl.lit("delete_manifest").alias("action"),
         (pl.when(pl.col("untagging") > 0).then(pl.lit("untagged once the plan's tags are deleted"))
          .otherwise(pl.lit("untagged")) + pl.lit(", last updated ") + _days_text(now)
          + pl.lit(f" days ago (older than {r.ago})")).alias("reason"), "size_bytes", "last_updated_at")
     # ACR deletes referrers together with their subject (and their referrers in turn), locked or not.
     referrers = _ids(m.filter(pl.col("subject").is_not_null()).select(
-        *KEY, pl.col("subject").alias("subject_digest"), "digest", "kind", "size_bytes", "last_updated_at", "_m"),
+        *REPOSITORY_KEY, pl.col("subject").alias("subject_digest"), "digest", "kind", "size_bytes",
+        "last_updated_at", "_m"),
         manifests, "subject_digest", "_subject")
     cascaded, done, frontier = [referrers.head(0)], deleted["_m"], deleted["_m"]
     while frontier.len():
@@ -332,7 +334,7 @@ def _untagged(inv: Inventory, r: Rules, now: dt.datetime, manifests: pl.DataFram
         cascaded.append(step)
         done, frontier = pl.concat([done, step["_m"]]), step["_m"]
     cascade = pl.concat(cascaded).select(
-        *KEY, pl.lit(None, dtype=pl.String).alias("tag"), "digest", pl.lit("cascade").alias("action"),
+        *REPOSITORY_KEY, pl.lit(None, dtype=pl.String).alias("tag"), "digest", pl.lit("cascade").alias("action"),
         (pl.lit("referrer (") + pl.col("kind") + pl.lit(") of ") + pl.col("subject_digest").str.slice(0, 19)
          + pl.lit("..., deleted by ACR with it")).alias("reason"), "size_bytes", "last_updated_at")
     return [rows, cascade]

@@ -10,13 +10,13 @@ from __future__ import annotations
 import polars as pl
 
 from ..inventory import Inventory
+from ..schema import REPOSITORY_KEY
 from .facts import Facts, manifest_facts
 from .frames import Copies, PerRegistry
 
 EXACT = "layers: each blob counted once"
 ESTIMATE = "imageSize estimate: collect with layers=True for exact bytes"
 BLOB_ROLES = ("manifest", "config", "layer")
-KEY = ["registry", "repository"]
 
 
 def has_layers(inv: Inventory) -> bool:
@@ -26,7 +26,7 @@ def has_layers(inv: Inventory) -> bool:
 def blobs(inv: Inventory) -> pl.DataFrame:
     """Distinct (registry, repository, blob digest, size) that the repositories' manifests store."""
     return (inv.layers.filter(pl.col("role").is_in(BLOB_ROLES))
-            .select(*KEY, "blob_digest", "size_bytes").unique([*KEY, "blob_digest"]))
+            .select(*REPOSITORY_KEY, "blob_digest", "size_bytes").unique([*REPOSITORY_KEY, "blob_digest"]))
 
 
 def _explain(status: str | None, counted, billed) -> str:
@@ -53,7 +53,7 @@ def storage_of(inv: Inventory, facts: Facts) -> PerRegistry:
     """:func:`storage`, with the manifest facts from ``facts()`` (asked for only without layers)."""
     if not has_layers(inv):
         facts = facts()
-        repos = facts.group_by(KEY).agg(pl.col("own_bytes").sum().alias("unique_bytes")).with_columns(
+        repos = facts.group_by(REPOSITORY_KEY).agg(pl.col("own_bytes").sum().alias("unique_bytes")).with_columns(
             pl.lit(None, dtype=pl.Int64).alias("exclusive_bytes"), pl.lit(None, dtype=pl.Int64).alias("shared_bytes"))
         regs = repos.group_by("registry").agg(pl.col("unique_bytes").sum()).with_columns(
             pl.lit(None, dtype=pl.Int64).alias("exclusive_bytes"), pl.lit(None, dtype=pl.Int64).alias("shared_bytes"))
@@ -62,7 +62,7 @@ def storage_of(inv: Inventory, facts: Facts) -> PerRegistry:
         b = blobs(inv)
         users = b.group_by("registry", "blob_digest").agg(pl.col("repository").n_unique().alias("repositories"))
         b = b.join(users, on=["registry", "blob_digest"])
-        repos = b.group_by(KEY).agg(
+        repos = b.group_by(REPOSITORY_KEY).agg(
             pl.col("size_bytes").sum().alias("unique_bytes"),
             pl.col("size_bytes").filter(pl.col("repositories") == 1).sum().alias("exclusive_bytes"),
         ).with_columns((pl.col("unique_bytes") - pl.col("exclusive_bytes")).alias("shared_bytes"))
@@ -83,13 +83,13 @@ def storage_of(inv: Inventory, facts: Facts) -> PerRegistry:
         pl.lit(basis).alias("basis"),
     ).select("registry", "unique_bytes", "exclusive_bytes", "shared_bytes", "billed_bytes", "difference_bytes",
              "explanation", "basis", "status")
-    repos = repos.with_columns(pl.lit(basis).alias("basis")).sort(KEY)
+    repos = repos.with_columns(pl.lit(basis).alias("basis")).sort(REPOSITORY_KEY)
     return PerRegistry(registries=regs.sort("registry"), repositories=repos)
 
 
 def _deleted(plan: pl.DataFrame) -> pl.DataFrame:
     return (plan.filter(pl.col("action").is_in(["delete_manifest", "cascade"]))
-            .select(*KEY, pl.col("digest").alias("manifest_digest")).unique())
+            .select(*REPOSITORY_KEY, pl.col("digest").alias("manifest_digest")).unique())
 
 
 def reclaimable(inv: Inventory, plan: pl.DataFrame) -> PerRegistry:
@@ -108,12 +108,13 @@ def reclaimable_of(inv: Inventory, plan: pl.DataFrame, facts: Facts) -> PerRegis
     deleted = _deleted(plan)
     if not has_layers(inv):
         if deleted.height == 0:  # nothing to weigh: no need for the facts of every manifest
-            facts = pl.DataFrame(schema={**{k: pl.String for k in KEY}, "digest": pl.String, "own_bytes": pl.Int64})
+            facts = pl.DataFrame(schema={**{k: pl.String for k in REPOSITORY_KEY}, "digest": pl.String,
+                                         "own_bytes": pl.Int64})
         else:
             facts = facts()
-        facts = facts.select(*KEY, pl.col("digest").alias("manifest_digest"), "own_bytes")
-        freed = deleted.join(facts, on=[*KEY, "manifest_digest"], how="left")
-        repos = freed.group_by(KEY).agg(pl.len().alias("manifests_deleted"),
+        facts = facts.select(*REPOSITORY_KEY, pl.col("digest").alias("manifest_digest"), "own_bytes")
+        freed = deleted.join(facts, on=[*REPOSITORY_KEY, "manifest_digest"], how="left")
+        repos = freed.group_by(REPOSITORY_KEY).agg(pl.len().alias("manifests_deleted"),
                                         pl.lit(None, dtype=pl.Int64).alias("blobs_freed"),
                                         pl.col("own_bytes").sum().alias("reclaimable_bytes"))
         regs = repos.group_by("registry").agg(pl.col("manifests_deleted").sum(),
@@ -121,10 +122,11 @@ def reclaimable_of(inv: Inventory, plan: pl.DataFrame, facts: Facts) -> PerRegis
                                              pl.col("reclaimable_bytes").sum())
         basis = ESTIMATE
     else:
-        refs = inv.layers.filter(pl.col("role").is_in(BLOB_ROLES)).select(*KEY, "manifest_digest", "blob_digest",
+        refs = inv.layers.filter(pl.col("role").is_in(BLOB_ROLES)).select(*REPOSITORY_KEY, "manifest_digest",
+                                                                          "blob_digest",
                                                                           "size_bytes")
-        victims = refs.join(deleted, on=[*KEY, "manifest_digest"], how="semi")
-        survivors = refs.join(deleted, on=[*KEY, "manifest_digest"], how="anti").select("registry",
+        victims = refs.join(deleted, on=[*REPOSITORY_KEY, "manifest_digest"], how="semi")
+        survivors = refs.join(deleted, on=[*REPOSITORY_KEY, "manifest_digest"], how="anti").select("registry",
                                                                                        "blob_digest").unique()
         freed = (victims.join(survivors, on=["registry", "blob_digest"], how="anti")
                  .group_by("registry", "blob_digest")
@@ -132,10 +134,10 @@ def reclaimable_of(inv: Inventory, plan: pl.DataFrame, facts: Facts) -> PerRegis
                  .with_columns(pl.when(pl.col("repositories").list.len() == 1)
                                .then(pl.col("repositories").list.first())
                                .otherwise(pl.lit("(several repositories)")).alias("repository")))
-        per_repo_deleted = deleted.group_by(KEY).agg(pl.len().alias("manifests_deleted"))
-        repos = (freed.group_by(KEY).agg(pl.len().alias("blobs_freed"),
+        per_repo_deleted = deleted.group_by(REPOSITORY_KEY).agg(pl.len().alias("manifests_deleted"))
+        repos = (freed.group_by(REPOSITORY_KEY).agg(pl.len().alias("blobs_freed"),
                                          pl.col("size_bytes").sum().alias("reclaimable_bytes"))
-                 .join(per_repo_deleted, on=KEY, how="full", coalesce=True))
+                 .join(per_repo_deleted, on=REPOSITORY_KEY, how="full", coalesce=True))
         regs = (freed.group_by("registry").agg(pl.len().alias("blobs_freed"),
                                                pl.col("size_bytes").sum().alias("reclaimable_bytes"))
                 .join(deleted.group_by("registry").agg(pl.len().alias("manifests_deleted")), on="registry",
@@ -146,7 +148,8 @@ def reclaimable_of(inv: Inventory, plan: pl.DataFrame, facts: Facts) -> PerRegis
             .with_columns(pl.col(c).fill_null(0).cast(pl.Int64) for c in columns)
             .with_columns(pl.lit(basis).alias("basis")).select("registry", *columns, "basis").sort("registry"))
     repos = (repos.with_columns(pl.col(c).fill_null(0).cast(pl.Int64) for c in columns)
-             .with_columns(pl.lit(basis).alias("basis")).select(*KEY, *columns, "basis").sort(KEY))
+             .with_columns(pl.lit(basis).alias("basis")).select(*REPOSITORY_KEY, *columns, "basis")
+             .sort(REPOSITORY_KEY))
     return PerRegistry(registries=regs, repositories=repos)
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import polars as pl
 
 from ..inventory import Inventory
+from ..schema import REPOSITORY_KEY
 from .facts import manifest_facts
 from .frames import PerRegistry
 
-KEY = ["registry", "repository"]
-
 
 def _plan_totals(plan: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    manifests = plan.filter(pl.col("action").is_in(["delete_manifest", "cascade"])).unique([*KEY, "digest"])
+    manifests = plan.filter(pl.col("action").is_in(["delete_manifest", "cascade"])).unique([*REPOSITORY_KEY, "digest"])
     tags = plan.filter(pl.col("action") == "delete_tag")
     return (
         tags.group_by(keys).agg(pl.len().alias("stale_tags"))
@@ -42,21 +41,22 @@ def summary(inv: Inventory, plan: pl.DataFrame | None = None) -> PerRegistry:
 def summary_of(inv: Inventory, plan: pl.DataFrame | None, facts: pl.DataFrame,
                freed: PerRegistry | None) -> PerRegistry:
     """:func:`summary` from the manifest facts and, with a plan, what it frees (``reclaimable(inv, plan)``)."""
-    per_repo = inv.repositories.select(*KEY).join(
-        facts.group_by(KEY).agg(
+    per_repo = inv.repositories.select(*REPOSITORY_KEY).join(
+        facts.group_by(REPOSITORY_KEY).agg(
             pl.len().alias("manifests"),
             (pl.col("kind") == "image").sum().alias("images"),
             (pl.col("kind") == "index").sum().alias("indexes"),
             pl.col("untagged").sum().alias("untagged"),
             pl.col("own_bytes").sum().alias("logical_bytes"),
-        ), on=KEY, how="full", coalesce=True,
-    ).join(inv.tags.group_by(KEY).agg(pl.len().alias("tags")), on=KEY, how="left")
+        ), on=REPOSITORY_KEY, how="full", coalesce=True,
+    ).join(inv.tags.group_by(REPOSITORY_KEY).agg(pl.len().alias("tags")), on=REPOSITORY_KEY, how="left")
     if plan is not None:
-        per_repo = (per_repo.join(_plan_totals(plan, KEY), on=KEY, how="left")
-                    .join(freed.repositories.select(*KEY, "reclaimable_bytes"), on=KEY, how="left"))
-    counts = [c for c in per_repo.columns if c not in KEY]
+        per_repo = (per_repo.join(_plan_totals(plan, REPOSITORY_KEY), on=REPOSITORY_KEY, how="left")
+                    .join(freed.repositories.select(*REPOSITORY_KEY, "reclaimable_bytes"), on=REPOSITORY_KEY,
+                          how="left"))
+    counts = [c for c in per_repo.columns if c not in REPOSITORY_KEY]
     summed = [c for c in counts if c != "reclaimable_bytes"]
-    per_repo = per_repo.with_columns(pl.col(c).fill_null(0).cast(pl.Int64) for c in counts).sort(KEY)
+    per_repo = per_repo.with_columns(pl.col(c).fill_null(0).cast(pl.Int64) for c in counts).sort(REPOSITORY_KEY)
     per_registry = (
         inv.registries.select("registry", "sku", "status", pl.col("storage_used_bytes").alias("billed_bytes"),
                               pl.col("storage_included_bytes").alias("included_bytes"))

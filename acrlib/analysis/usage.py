@@ -9,9 +9,10 @@ import datetime as dt
 import polars as pl
 
 from ..inventory import Inventory
+from ..schema import MANIFEST_KEY
 from .facts import Facts, manifest_facts
 from .frames import InUse, Usage
-from .protect import KEY, closure, running
+from .protect import closure, running
 from .storage import reclaimable_of
 
 # What people pull: images, multi-arch indexes and charts; signatures and other referrers come with them.
@@ -22,8 +23,8 @@ def images(inv: Inventory) -> pl.DataFrame:
     """Top-level manifests people pull: not an index's child, not an OCI referrer, of a pulled kind."""
     children = inv.references.select("registry", "repository", pl.col("child_digest").alias("digest"))
     return (inv.manifests.filter(pl.col("kind").is_in(PULLED_KINDS), pl.col("subject").is_null())
-            .select(*KEY, "kind", "tags", "size_bytes", "last_updated_at")
-            .join(children, on=KEY, how="anti"))
+            .select(*MANIFEST_KEY, "kind", "tags", "size_bytes", "last_updated_at")
+            .join(children, on=MANIFEST_KEY, how="anti"))
 
 
 def pulled_since(inv: Inventory, since: dt.datetime) -> pl.DataFrame:
@@ -31,7 +32,7 @@ def pulled_since(inv: Inventory, since: dt.datetime) -> pl.DataFrame:
     them (index parents and children, referrers): pulling an index pulls its children."""
     recent = inv.activity.filter(pl.col("pulls") > 0, pl.col("last_pulled_at") >= since,
                                  pl.col("digest").is_not_null())
-    return closure(inv, recent.select(*KEY, pl.lit("pulled").alias("reason")))
+    return closure(inv, recent.select(*MANIFEST_KEY, pl.lit("pulled").alias("reason")))
 
 
 def unused(inv: Inventory, days: int = 90, now: dt.datetime | None = None) -> Usage:
@@ -58,15 +59,16 @@ def unused_of(inv: Inventory, days: int, now: dt.datetime | None, facts: Facts) 
         inv.activity_sources.select("registry", "status", "covered_from"), on="registry", how="left")
     covered = sources.filter((pl.col("status") == "ok") & pl.col("covered_from").is_not_null())["registry"]
     digests, _ = running(inv)  # what runs is used, whatever the logs say
-    used = pl.concat([pulled_since(inv, window_start), closure(inv, digests)]).unique(KEY, keep="first")
+    used = pl.concat([pulled_since(inv, window_start), closure(inv, digests)]).unique(MANIFEST_KEY, keep="first")
     top = images(inv)
-    flagged = (top.join(used.select(*KEY, pl.lit(True).alias("pulled")), on=KEY, how="left")
+    flagged = (top.join(used.select(*MANIFEST_KEY, pl.lit(True).alias("pulled")), on=MANIFEST_KEY, how="left")
                .with_columns(pl.col("pulled").fill_null(False),
                              pl.col("registry").is_in(covered.implode()).alias("covered")))
     never = flagged.filter(pl.col("covered") & ~pl.col("pulled"))
     # what deleting them frees: the never-pulled images with their children and referrers, nothing pulled
-    gone = closure(inv, never.select(*KEY, pl.lit("never pulled").alias("reason"))).join(used, on=KEY, how="anti")
-    freed = reclaimable_of(inv, gone.select(*KEY, pl.lit("delete_manifest").alias("action")), facts)
+    gone = closure(inv, never.select(*MANIFEST_KEY, pl.lit("never pulled").alias("reason"))).join(
+        used, on=MANIFEST_KEY, how="anti")
+    freed = reclaimable_of(inv, gone.select(*MANIFEST_KEY, pl.lit("delete_manifest").alias("action")), facts)
     last = inv.activity.group_by("registry", "repository").agg(pl.col("last_pulled_at").max())
 
     def counts(keys: list[str]) -> pl.DataFrame:
@@ -96,8 +98,8 @@ def unused_of(inv: Inventory, days: int, now: dt.datetime | None, facts: Facts) 
                   .select("registry", "status", "covered_from", "covered_days", "images", "pulled", "never_pulled",
                           "never_pulled_bytes", "basis")
                   .sort("registry"))
-    listed = flagged.select(*KEY, "kind", "tags", "size_bytes", "last_updated_at",
-                            pl.when(pl.col("covered")).then(pl.col("pulled")).alias("pulled")).sort(KEY)
+    listed = flagged.select(*MANIFEST_KEY, "kind", "tags", "size_bytes", "last_updated_at",
+                            pl.when(pl.col("covered")).then(pl.col("pulled")).alias("pulled")).sort(MANIFEST_KEY)
     return Usage(registries=registries, repositories=repositories, images=listed)
 
 
@@ -125,10 +127,10 @@ def in_use(inv: Inventory, older_than_days: int = 90, now: dt.datetime | None = 
                 .sort("registry", "repository", "service"))
     per_registry = (per_repo.group_by("registry", "service").agg(pl.col("images").sum(), pl.col("workloads").sum())
                     .sort("registry", "service"))
-    manifests = inv.manifests.select(*KEY, "created_at", "tags", "kind")
-    old = (ours.filter(pl.col("digest").is_not_null()).join(manifests, on=KEY)
+    manifests = inv.manifests.select(*MANIFEST_KEY, "created_at", "tags", "kind")
+    old = (ours.filter(pl.col("digest").is_not_null()).join(manifests, on=MANIFEST_KEY)
            .filter(pl.col("created_at") < pl.lit(now) - pl.duration(days=older_than_days))
-           .group_by(*KEY).agg(pl.col("created_at").first(), pl.col("tags").first(),
+           .group_by(*MANIFEST_KEY).agg(pl.col("created_at").first(), pl.col("tags").first(),
                                (pl.col("service") + " " + place).unique().sort().alias("runs_in"))
            .with_columns(((pl.lit(now) - pl.col("created_at")).dt.total_seconds() / 86400).round(0).cast(pl.Int64)
                          .alias("age_days"))
@@ -139,9 +141,9 @@ def in_use(inv: Inventory, older_than_days: int = 90, now: dt.datetime | None = 
                     place.n_unique().cast(pl.Int64).alias("workloads"))
                .sort("host", "repository", "tag"))
     current = inv.tags.select("registry", "repository", "tag", pl.col("digest").alias("tag_digest"))
-    known = inv.manifests.select(*KEY, pl.lit(True).alias("exists"))
+    known = inv.manifests.select(*MANIFEST_KEY, pl.lit(True).alias("exists"))
     drift = (ours.join(current, on=["registry", "repository", "tag"], how="left")
-             .join(known, on=KEY, how="left")
+             .join(known, on=MANIFEST_KEY, how="left")
              .with_columns(
                  pl.when(pl.col("digest").is_not_null() & pl.col("exists").is_null()).then(pl.lit("image-missing"))
                  .when(pl.col("tag").is_not_null() & pl.col("tag_digest").is_null()).then(pl.lit("tag-missing"))

@@ -10,7 +10,7 @@ from .. import media_types as mt
 # OCI manifests with one of these configs are images or Helm charts, not referrers: their bytes are read only
 # with layers=True (or, with referrers="untagged", when untagged and no index's child).
 IMAGE_OR_HELM_CONFIGS = [*mt.IMAGE_CONFIG_TYPES, mt.HELM_CONFIG]
-KEY = ["repository", "digest"]
+DIGEST_KEY = ["repository", "digest"]  # a manifest within one registry
 
 
 def manifests_read(manifests: pl.DataFrame, children: pl.DataFrame, *, layers: bool,
@@ -22,10 +22,11 @@ def manifests_read(manifests: pl.DataFrame, children: pl.DataFrame, *, layers: b
     index's child (``children``: ``repository, digest`` of index children), which is what ``acr purge``
     checks for a ``subject``."""
     if layers:
-        return manifests.select(KEY)
+        return manifests.select(DIGEST_KEY)
     oci = manifests.filter(pl.col("media_type") == mt.OCI_MANIFEST)
-    wanted = oci.filter(~pl.col("config_media_type").fill_null("").is_in(IMAGE_OR_HELM_CONFIGS)).select(KEY)
+    wanted = oci.filter(~pl.col("config_media_type").fill_null("").is_in(IMAGE_OR_HELM_CONFIGS)).select(DIGEST_KEY)
     if referrers == "untagged":
-        untagged = oci.filter(pl.col("tags").list.len() == 0).join(children.select(KEY), on=KEY, how="anti")
-        wanted = pl.concat([wanted, untagged.select(KEY)])
+        untagged = oci.filter(pl.col("tags").list.len() == 0).join(children.select(DIGEST_KEY), on=DIGEST_KEY,
+                                                                   how="anti")
+        wanted = pl.concat([wanted, untagged.select(DIGEST_KEY)])
     return wanted.unique(maintain_order=True)

@@ -18,9 +18,8 @@ import polars as pl
 from .. import locations, schema, snapshots
 from .. import media_types as mt
 from ..inventory import Inventory
-from .contents import manifests_read
+from .contents import DIGEST_KEY, manifests_read
 
-KEY = ["repository", "digest"]
 # Error stages that leave a repository's (or, without a repository, the registry's) per-digest facts incomplete.
 FACT_STAGES = ("references", "content")
 REGISTRY_STAGES = ("registry", "assemble", "references", "content")
@@ -87,15 +86,16 @@ def known(previous: Inventory | None, registry: str) -> Known:
     blocked = errors.filter(pl.col("stage").is_in(FACT_STAGES)).select("repository").unique()
     manifests = (previous.manifests.filter(pl.col("registry") == registry)
                  .join(blocked, on="repository", how="anti"))
-    indexes = manifests.filter(pl.col("media_type").is_in(mt.INDEX_TYPES)).select(KEY)
+    indexes = manifests.filter(pl.col("media_type").is_in(mt.INDEX_TYPES)).select(DIGEST_KEY)
     references = previous.references.filter(pl.col("registry") == registry).join(
         indexes.rename({"digest": "index_digest"}), on=["repository", "index_digest"], how="semi")
     layered = bool(previous.metadata.get("layers"))
     children = previous.references.filter(pl.col("registry") == registry).select(
         "repository", pl.col("child_digest").alias("digest"))
     read = manifests.join(manifests_read(manifests, children, layers=layered,
-                                         referrers=previous.metadata.get("referrers", "artifacts")), on=KEY, how="semi")
-    documents = read.select(*KEY, "artifact_type", "subject")
+                                         referrers=previous.metadata.get("referrers", "artifacts")),
+                          on=DIGEST_KEY, how="semi")
+    documents = read.select(*DIGEST_KEY, "artifact_type", "subject")
     layers = None
     if layered:
         layers = previous.layers.filter(pl.col("registry") == registry).join(
@@ -106,4 +106,5 @@ def known(previous: Inventory | None, registry: str) -> Known:
 
 def reuse(wanted: pl.DataFrame, have: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``wanted`` (repository, digest) split into what ``have`` knows and what must be fetched."""
-    return wanted.join(have.select(KEY), on=KEY, how="semi"), wanted.join(have.select(KEY), on=KEY, how="anti")
+    known = have.select(DIGEST_KEY)
+    return wanted.join(known, on=DIGEST_KEY, how="semi"), wanted.join(known, on=DIGEST_KEY, how="anti")

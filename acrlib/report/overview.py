@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from ..analysis import Analysis, Headline, collection_status
-from ..errors import StorageError
+from ..errors import BlobStorageError
 from ..inventory import Inventory
 from . import format as fmt
 
@@ -274,7 +274,7 @@ def history_warning(inv: Inventory) -> str | None:
 
 
 def history_check(inv: Inventory) -> None:
-    """The report's last cell: :class:`~acrlib.errors.StorageError` when the history was not updated, so that a
+    """The report's last cell: :class:`~acrlib.errors.BlobStorageError` when the history was not updated, so that a
     scheduled run fails (the HTML is complete and leads with the same line)."""
     if inv.history_error:
-        raise StorageError(f"the history was not updated: {inv.history_error}")
+        raise BlobStorageError(f"the history was not updated: {inv.history_error}")

@@ -196,7 +196,7 @@ def run_report(source: str | sources.Source = sources.DEFAULT, out: str | os.Pat
     notebook = Path(notebook) if notebook is not None else notebook_path()
     if not notebook.exists():
         raise ValueError(f"no report notebook at {notebook}")
-    source = sources.parse(source)  # a snapshot path is made absolute: the kernel may run elsewhere
+    source = sources.Source.of(source)  # a snapshot path is made absolute: the kernel may run elsewhere
     params = {"source": str(source), "progress": False, **(parameters or {})}
     check_parameters(params, notebook)
     out = Path(out)
@@ -293,12 +293,12 @@ NOTEBOOK_TYPE = "application/x-ipynb+json"
 def publish(html: str | os.PathLike, url, *, credential=None) -> str:
     """Upload the exported ``html`` (content type ``text/html``) and its executed notebook beside it to the
     folder ``url`` (``az://CONTAINER/PATH`` or ``abfs://...``; e.g. a storage account's static website, the
-    ``$web`` container). Returns the HTTPS address of the HTML; :class:`~acrlib.errors.StorageError` naming the
+    ``$web`` container). Returns the HTTPS address of the HTML; :class:`~acrlib.errors.BlobStorageError` naming the
     URL and the missing permission when the upload is refused."""
     from .. import locations
 
     html = Path(html)
-    folder = locations.parse(url, credential=credential)
+    folder = locations.Location.of(url, credential=credential)
     if not folder.remote:
         raise ValueError(f"publish needs an az:// or abfs:// URL, not {url!r} (a local --out already is the copy)")
     folder.check_container()

@@ -15,7 +15,7 @@ from slow_proxy import SlowProxy
 
 import acrlib
 from acrlib import schema, snapshots
-from acrlib.errors import StorageError
+from acrlib.errors import BlobStorageError
 
 QUIET = {"progress": False, "activity_days": 0, "deployments": False}
 
@@ -102,7 +102,7 @@ def test_a_missing_container_or_a_wrong_key_is_one_line_naming_the_url(inventory
         r"devstoreaccount1: create it"
     for call in (lambda: inventory.to_parquet(missing), lambda: acrlib.Inventory.read_parquet(missing),
                  lambda: acrlib.history(missing)):
-        with pytest.raises(StorageError, match=expected) as raised:
+        with pytest.raises(BlobStorageError, match=expected) as raised:
             call()
         assert "\n" not in str(raised.value)
     inventory.to_parquet(storage.url("acr"))
@@ -110,7 +110,7 @@ def test_a_missing_container_or_a_wrong_key_is_one_line_naming_the_url(inventory
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string(key=wrong))
     for call in (lambda: inventory.to_parquet(storage.url("other")),
                  lambda: acrlib.Inventory.read_parquet(storage.url("acr"))):
-        with pytest.raises(StorageError, match=rf"^{storage.url('')}/\w+: storage account devstoreaccount1 refused "
+        with pytest.raises(BlobStorageError, match=rf"^{storage.url('')}/\w+: storage account devstoreaccount1 refused "
                                                "the credential") as raised:
             call()
         assert wrong not in str(raised.value) and "\n" not in str(raised.value)
@@ -127,7 +127,7 @@ def test_a_malformed_url_is_named_before_any_request(url, problem, storage):
     from acrlib import locations
 
     with pytest.raises(ValueError, match=problem) as raised:
-        locations.parse(url)
+        locations.Location.of(url)
     assert "sig=abc" not in str(raised.value)
 
 
@@ -137,10 +137,10 @@ def test_without_an_account_an_az_url_says_which_settings_name_one(monkeypatch):
     monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
     monkeypatch.delenv("AZURE_STORAGE_ACCOUNT_NAME", raising=False)
     with pytest.raises(ValueError, match=r"which storage account.*AZURE_STORAGE_ACCOUNT_NAME"):
-        locations.parse("az://history/acr")
+        locations.Location.of("az://history/acr")
     monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_NAME", "contosoreports")
-    assert locations.parse("az://history/acr").account == "contosoreports"
-    assert locations.parse("abfss://history@other.dfs.core.windows.net/acr").account == "other"
+    assert locations.Location.of("az://history/acr").account == "contosoreports"
+    assert locations.Location.of("abfss://history@other.dfs.core.windows.net/acr").account == "other"
 
 
 def test_the_cli_collects_into_blob_storage_and_keeps_a_refused_snapshot(storage, azurite, tmp_path):

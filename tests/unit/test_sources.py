@@ -8,14 +8,14 @@ from acrlib import sources
 
 
 def test_each_form_parses_to_its_kind(tmp_path):
-    assert sources.parse("azure") == sources.Source("azure")
-    assert sources.parse("emulator:tiny") == sources.Source("emulator", preset="tiny")
-    snapshot = sources.parse(str(tmp_path))
+    assert sources.Source.of("azure") == sources.Source("azure")
+    assert sources.Source.of("emulator:tiny") == sources.Source("emulator", preset="tiny")
+    snapshot = sources.Source.of(str(tmp_path))
     assert snapshot.kind == "snapshot" and snapshot.path == tmp_path.resolve() and not snapshot.collects
     for text in ("azure", "emulator:demo", str(tmp_path)):
-        assert str(sources.parse(text)) == str(sources.parse(str(sources.parse(text)))), "round trip"
-    value = sources.parse("emulator:demo")
-    assert sources.parse(value) is value
+        assert str(sources.Source.of(text)) == str(sources.Source.of(str(sources.Source.of(text)))), "round trip"
+    value = sources.Source.of("emulator:demo")
+    assert sources.Source.of(value) is value
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -26,14 +26,14 @@ def test_each_form_parses_to_its_kind(tmp_path):
 ])
 def test_bad_sources_name_the_problem(text, message):
     with pytest.raises(ValueError, match=message):
-        sources.parse(text)
+        sources.Source.of(text)
 
 
 def test_a_relative_snapshot_path_is_made_absolute(tmp_path, monkeypatch):
     (tmp_path / "snaps").mkdir()
     monkeypatch.chdir(tmp_path)
-    assert sources.parse("snaps").path == tmp_path / "snaps"
-    assert sources.parse("snaps").describe() == f"snapshot {tmp_path / 'snaps'}"
+    assert sources.Source.of("snaps").path == tmp_path / "snaps"
+    assert sources.Source.of("snaps").describe() == f"snapshot {tmp_path / 'snaps'}"
 
 
 def _snapshots(root, count: int = 3):
@@ -56,7 +56,7 @@ def test_a_snapshot_source_reads_each_record_once_and_carries_its_location(tmp_p
 
     inv = _snapshots(tmp_path)
     target = tmp_path if name == "root" else snapshots.find(tmp_path)[-1].path
-    source = sources.parse(str(target))
+    source = sources.Source.of(str(target))
     assert isinstance(source.location, locations.Location) and source.path == target
     reads: list[str] = []
     original = locations.Location.read_bytes
