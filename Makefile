@@ -28,18 +28,22 @@ report: $(STAMP)
 	$(BIN)/acrlib report --source emulator:demo --out reports/
 	@echo "open reports/acr_report.html in a browser"
 
-## ruff, then the whole pytest suite (browser tests need Debian's chromium; .ci/run installs it)
+## ruff, the docs site (every warning an error), then the whole pytest suite (browser tests need Debian's
+## chromium; .ci/run installs it)
 test: $(STAMP) $(AZURITE)
 	$(BIN)/ruff check acrlib tests benchmarks docs examples
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 	$(BIN)/python -m pytest
 
 ## the unit lane alone: in-process, no emulator process, under 30 s
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests/unit -q
 
-## regenerate the README's table reference from acrlib/schema.py (a test fails when they differ)
+## regenerate the table reference (docs/tables.md) from acrlib/schema.py (a test fails when they differ), then
+## build the docs site into docs/_build/html
 docs: $(STAMP)
-	$(BIN)/python -c 'import acrlib.schema; acrlib.schema.write_readme("README.md")'
+	$(BIN)/python -c 'import acrlib.schema; acrlib.schema.write_docs("docs/tables.md")'
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
 ## the README's picture of the report's first screen (after make report; needs chromium)
 screenshot: $(STAMP)
@@ -56,4 +60,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/collect_bench.py
 
 clean:
-	rm -rf $(VENV) reports .pytest_cache .ruff_cache
+	rm -rf $(VENV) reports .pytest_cache .ruff_cache docs/_build

@@ -1,10 +1,10 @@
 """The tables acrlib produces, declared once: every column's name, type, unit and meaning.
 
 Every stage (collector, emulator truth, snapshots, analysis) builds its frames through :func:`frame` or
-:func:`conform`, so a column is spelled and typed in exactly one place, and the README's table reference is
+:func:`conform`, so a column is spelled and typed in exactly one place, and the table reference (docs/tables.md) is
 :func:`markdown` (a test keeps them equal). Sizes are bytes (Int64); times are ``Datetime("us", "UTC")``.
 
-To add a column: declare it here (a test then fails until ``make docs`` regenerates the README's
+To add a column: declare it here (a test then fails until ``make docs`` regenerates the docs'
 reference), fill it where its table is built (``collection/parse.py`` for listing fields,
 ``collection/collector.py`` for the rest), and in the emulator's ``truth.py``.
 """
@@ -204,7 +204,7 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
 }
 FLAGS = tuple(c.name for c in _flags(""))
 
-# What each table holds, one line (the README's reference and `describe` show it).
+# What each table holds, one line (the docs' table reference and `describe` show it).
 PURPOSE: dict[str, str] = {
     "registries": "one row per registry; fields Resource Graph does not return are null",
     "repositories": "one row per repository",
@@ -258,7 +258,7 @@ def describe(table: str) -> pl.DataFrame:
 
 
 def markdown() -> str:
-    """The README's table reference, generated from the declarations above."""
+    """The table reference (``docs/tables.md``), generated from the declarations above."""
     parts = []
     for table, columns in COLUMNS.items():
         parts.append(f"**{table}**: {PURPOSE[table]}.\n\n| column | type | unit | meaning |\n|---|---|---|---|")
@@ -316,20 +316,20 @@ def sort(table: str, df: pl.DataFrame) -> pl.DataFrame:
     return df.sort(KEYS[table], nulls_last=True)
 
 
-README_START = "<!-- tables: generated from acrlib/schema.py by `make docs` -->"
-README_END = "<!-- end of tables -->"
+DOCS_START = "<!-- tables: generated from acrlib/schema.py by `make docs` -->"
+DOCS_END = "<!-- end of tables -->"
 
 
-def readme_block() -> str:
-    """What stands between the README's table markers."""
-    return f"{README_START}\n\n{markdown()}\n{README_END}"
+def docs_block() -> str:
+    """What stands between the table markers of ``docs/tables.md``."""
+    return f"{DOCS_START}\n\n{markdown()}\n{DOCS_END}"
 
 
-def write_readme(path: str) -> None:
-    """Rewrite the table reference between the README's markers (``make docs``)."""
+def write_docs(path: str) -> None:
+    """Rewrite the table reference between the markers of ``path`` (``docs/tables.md``; ``make docs``)."""
     from pathlib import Path
 
-    readme = Path(path)
-    text = readme.read_text()
-    start, end = text.index(README_START), text.index(README_END) + len(README_END)
-    readme.write_text(text[:start] + readme_block() + text[end:])
+    page = Path(path)
+    text = page.read_text()
+    start, end = text.index(DOCS_START), text.index(DOCS_END) + len(DOCS_END)
+    page.write_text(text[:start] + docs_block() + text[end:])

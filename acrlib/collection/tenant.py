@@ -39,43 +39,62 @@ def collect(credential=None, **settings) -> Inventory:
 
     Parameters
     ----------
-    credential: an azure-core TokenCredential (sync or async); default ``DefaultAzureCredential``.
-    subscriptions: subscription ids to search; None = every subscription the credential sees.
-    registries: a list of registry names, or one regex searched in each name; None = all.
-    cloud: ``public``, ``china`` or ``usgov`` (ARM endpoint, token scope, authority).
-    arm_endpoint, logs_endpoint, connection_verify: overrides (an emulator, a private CA bundle).
-    progress: None (automatic: widgets in JupyterLab, a bar on a terminal, nothing in papermill or CI),
+    credential
+        an azure-core TokenCredential (sync or async); default ``DefaultAzureCredential``.
+    subscriptions
+        subscription ids to search; None = every subscription the credential sees.
+    registries
+        a list of registry names, or one regex searched in each name; None = all.
+    cloud
+        ``public``, ``china`` or ``usgov`` (ARM endpoint, token scope, authority).
+    arm_endpoint, logs_endpoint, connection_verify
+        overrides (an emulator, a private CA bundle).
+    progress
+        None (automatic: widgets in JupyterLab, a bar on a terminal, nothing in papermill or CI),
         True or False.
-    layers: also fetch every manifest's content and fill the ``layers`` table (one more request per
+    layers
+        also fetch every manifest's content and fill the ``layers`` table (one more request per
         manifest).
-    page_size: items per listing page (ACR caps it at 1000).
-    referrers: which manifests' bytes are read to find OCI ``subject``/``artifactType``: ``artifacts``
+    page_size
+        items per listing page (ACR caps it at 1000).
+    referrers
+        which manifests' bytes are read to find OCI ``subject``/``artifactType``: ``artifacts``
         (OCI manifests whose config is neither an image nor a Helm config: what referrer tools push) or
         ``untagged`` (also every untagged OCI image manifest, as ``acr purge`` does; one request each).
-    request_timeout: seconds one request may take from sending to its last byte.
-    max_retry_wait: seconds a server may ask acrlib to wait before a retry (``Retry-After``); a longer wait
+    request_timeout
+        seconds one request may take from sending to its last byte.
+    max_retry_wait
+        seconds a server may ask acrlib to wait before a retry (``Retry-After``); a longer wait
         fails that request at once, with an error row naming the server's value.
-    max_answer_bytes: the largest answer read, in bytes after decompression; a larger one is
+    max_answer_bytes
+        the largest answer read, in bytes after decompression; a larger one is
         cut off and becomes an error row.
-    activity_days: days of pull and push activity to read from the registries' event logs (their diagnostic
+    activity_days
+        days of pull and push activity to read from the registries' event logs (their diagnostic
         settings and Log Analytics workspaces) into ``activity`` and ``activity_sources``; 0 or None: none.
         Costs one ARM request per registry, and one Log Analytics query per workspace.
-    deployments: also read what Azure workloads run (AKS, Container Apps and jobs, Container Instances, App
+    deployments
+        also read what Azure workloads run (AKS, Container Apps and jobs, Container Instances, App
         Service / Functions on containers) into ``deployments`` and ``deployment_sources``: one paged Resource
         Graph query, one ARM request per container site, two Log Analytics queries per Container Insights
         workspace. Read-only.
-    aks_run_command: for AKS clusters without Container Insights, list their pods with ``kubectl get pods -A -o
+    aks_run_command
+        for AKS clusters without Container Insights, list their pods with ``kubectl get pods -A -o
         json`` through the AKS run command. THIS CREATES A POD IN EACH SUCH CLUSTER (and needs the
         ``runcommand/action`` permission); never on by default.
-    previous: an earlier Inventory, or a snapshot folder (or root: its latest), of the same tenant, cloud and
+    previous
+        an earlier Inventory, or a snapshot folder (or root: its latest), of the same tenant, cloud and
         snapshot schema: listings are read in full, but what is content-addressed (index children, what
         manifest bytes say, layers) is taken from it for digests it read, and only new digests are fetched
         (``metadata["previous"]`` counts what was reused and fetched). Another tenant, cloud or schema is a
         ``ValueError``.
 
-    Returns an :class:`~acrlib.Inventory` (sizes in bytes, times in UTC). Registries that fail are marked
-    ``partial`` or ``failed`` and explained in ``errors``; the others are complete. Bad arguments raise
-    ``ValueError`` before any request; no usable credential raises :class:`~acrlib.SignInRequired`.
+    Returns
+    -------
+    Inventory
+        Sizes in bytes, times in UTC. Registries that fail are marked ``partial`` or ``failed`` and explained
+        in ``errors``; the others are complete. Bad arguments raise ``ValueError`` before any request; no
+        usable credential raises :class:`~acrlib.SignInRequired`.
 
     Examples
     --------

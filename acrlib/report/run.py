@@ -188,7 +188,7 @@ def run_report(source: str | sources.Source = sources.DEFAULT, out: str | os.Pat
 
     Raises ``ValueError`` on bad parameters before running anything, and :class:`ReportError` when a cell
     fails: in the setup (the cell tagged ``setup``: collection, the plan), without writing HTML; anywhere else
-    (the first screen, a ``## `` section), after writing the HTML with an error box where it failed and
+    (the first screen, a section), after writing the HTML with an error box where it failed and
     everything else complete."""
     import papermill
 

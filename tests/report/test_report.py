@@ -270,16 +270,16 @@ def test_command_line_values_take_the_parameters_types(name, text, value):
     assert report.convert(name, text, report.declared_parameters()[name]) == value
 
 
-def test_the_readme_lists_exactly_the_report_parameters():
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### Report parameters"):]
-    section = section[:section.index("\n## ")]
+def test_the_docs_list_exactly_the_report_parameters():
+    page = (ROOT / "docs" / "report.md").read_text()
+    section = page[page.index("## Report parameters"):]
+    section = section[:section.index("\n\n", section.index("|---|"))]
     documented = re.findall(r"^\| `(\w+)` \|", section, flags=re.M)
     declared = list(report.declared_parameters())
     assert documented == declared
     for name, spec in report.declared_parameters().items():
         row = next(line for line in section.splitlines() if line.startswith(f"| `{name}` |"))
-        assert f"`{spec['default']}`" in row, f"README default of {name} differs from the notebook"
+        assert f"`{spec['default']}`" in row, f"the documented default of {name} differs from the notebook"
 
 
 # What the page shows, measured in the browser: tiles, findings, every figure's width, plot area and title box,

@@ -1,5 +1,6 @@
-"""The README cannot drift from the code: the table reference is the schema's, every CLI command and option is
-documented, and the set-up section has the two commands."""
+"""The docs cannot drift from the code: the table reference is the schema's, every CLI command and option is
+documented, the README keeps to its pitch, two set-up commands, tour and map, and every page it links exists.
+(`make test` also builds the docs site with every warning an error: broken links between pages fail there.)"""
 
 from __future__ import annotations
 
@@ -11,13 +12,19 @@ from acrlib.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
+DOCS = ROOT / "docs"
 
 
-def test_the_readme_table_reference_is_the_schema_column_by_column():
+def page(name: str) -> str:
+    return (DOCS / name).read_text()
+
+
+def test_the_table_reference_is_the_schema_column_by_column():
     # `make docs` regenerates it; any column added, removed, retyped or re-described fails here until then.
-    assert schema.readme_block() in README
+    tables = page("tables.md")
+    assert schema.docs_block() in tables
     for table, columns in schema.COLUMNS.items():
-        block = README[README.index(f"**{table}**"):]
+        block = tables[tables.index(f"**{table}**"):]
         block = block[:block.index("\n\n", block.index("|---|"))]
         rows = re.findall(r"^\| `(\w+)` \| ([^|]*) \| ([^|]*) \| (.*) \|$", block, flags=re.M)
         assert [r[0] for r in rows] == [c.name for c in columns], table
@@ -36,22 +43,35 @@ def test_every_column_has_a_description_and_times_and_bytes_have_units():
 
 
 def test_every_cli_command_and_option_is_documented():
+    cli = page("cli.md") + page("report.md")
     parser = build_parser()
     commands = next(a for a in parser._actions if a.dest == "command").choices
     for name, sub in commands.items():
-        assert f"acrlib {name}" in README, name
+        assert f"acrlib {name}" in cli, name
         for action in sub._actions:
             for flag in action.option_strings:
                 if flag.startswith("--") and flag != "--help":
-                    assert flag in README, f"{name} {flag}"
+                    assert flag in cli, f"{name} {flag}"
 
 
 def test_the_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one():
-    setup = README[README.index("## Set up"):README.index("## Collect")]
+    setup = README[README.index("## Set up"):README.index("## A ten-line tour")]
     commands = re.findall(r"^(make \w+)", setup, flags=re.M)
     assert commands == ["make report", "make test"]
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+def test_the_readme_is_short_and_every_page_it_links_exists():
+    assert len(README.splitlines()) < 250, "the reference belongs in docs/"
+    headings = re.findall(r"^## (.+)$", README, flags=re.M)
+    assert len(headings) == len(set(headings)), "no heading twice"
+    links = re.findall(r"\]\(((?:docs/)[^)#]+)", README)
+    assert len(links) >= 8
+    for link in links:
+        assert (ROOT / link).exists(), link
+    listed = set(re.findall(r"^([a-z_]+)$", page("index.md"), flags=re.M))
+    assert {p.stem for p in DOCS.glob("*.md")} - {"index"} == listed, "every page is in the site's contents"
 
 
 def test_docstrings_cite_no_file_outside_the_repository():
@@ -63,7 +83,8 @@ def test_docstrings_cite_no_file_outside_the_repository():
 def test_every_emulator_fault_is_documented():
     from acrlib.emulator.faults import FAULTS
 
-    knobs = README[README.index("Knobs, off unless asked"):]
+    emulator = page("emulator.md")
+    knobs = emulator[emulator.index("Knobs, off unless asked"):]
     knobs = knobs[:knobs.index("\n\n")]
     for fault in FAULTS:
         assert f"`{fault.name}`" in knobs, fault.name

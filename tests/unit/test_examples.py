@@ -15,7 +15,7 @@ import yaml
 from acrlib.cli import build_parser
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+DOCS = "".join(p.read_text() for p in (Path(__file__).resolve().parents[2] / "docs").glob("*.md"))
 
 
 def acrlib_commands(script: str) -> list[list[str]]:
@@ -79,8 +79,8 @@ def test_the_container_apps_job_image_runs_the_documented_cli():
         assert f'--role {role}' in text or f'--role "{role}"' in text, role
 
 
-def test_the_readme_shows_the_three_schedules_and_the_storage_url_forms():
+def test_the_docs_show_the_three_schedules_and_the_storage_url_forms():
     for path in ("examples/github-actions/acr-report.yml", "examples/azure-devops/azure-pipelines.yml",
                  "examples/container-apps-job/Dockerfile", "examples/container-apps-job/create-job.sh"):
-        assert path in README, path
-    assert "az://CONTAINER/PATH" in README and "abfs://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH" in README
+        assert path in DOCS, path
+    assert "az://CONTAINER/PATH" in DOCS and "abfs://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH" in DOCS
