@@ -18,7 +18,8 @@ from acrlib import skus
 
 from .. import workloads
 from ..model import Registry, Tenant, format_time
-from . import kql, tokens
+from . import graph_query, tokens
+from .kql import KqlError
 from .state import MAX_PAGE, Reply, State, answer, arm_error, arrive, json_response
 
 POD_LISTING = "kubectl get pods -A -o json"
@@ -335,8 +336,8 @@ class ArmHandler:
             # Every subscription of the emulated tenant sits under its root management group.
             subscriptions = None
         try:
-            result = kql.run(query, self._scoped(subscriptions))
-        except kql.KqlError as e:
+            result = graph_query.run(query, self._scoped(subscriptions))
+        except KqlError as e:
             raise Reply(400, arm_error(
                 "BadRequest",
                 "Please provide below info when asking for support: timestamp, correlationId. Details: "

@@ -1,74 +1,138 @@
-"""The subset of KQL (Kusto) the emulator's Resource Graph answers.
+"""The emulator's one KQL (Kusto) front end: a lexer and a parser into a small syntax tree, shared by its two
+back ends, Resource Graph over resource rows (:mod:`.graph_query`) and Log Analytics over polars tables
+(:mod:`.logs_query`).
 
-Supported: ``resources`` / ``resourcecontainers`` piped into ``where`` (``==``, ``!=``, ``=~``, ``!~``,
-``contains``, ``!contains``, ``startswith``, ``has``, ``in``, ``in~``, ``!in``, ``isnotempty()``,
-``isempty()``, ``isnotnull()``, ``isnull()``, ``and``/``or``/``not()``), ``project`` (columns, dotted paths,
-``name = expr``), ``extend``, ``order by``/``sort by`` (default descending, as in Kusto), ``limit``/``take``.
-Functions: ``tostring``, ``tolower``, ``toupper``, ``toint``, ``tolong``, ``tobool``.
-Anything else raises :class:`KqlError`, which the server turns into Resource Graph's 400 ``InvalidQuery``,
-so a query the emulator does not understand never gets a wrong answer.
+A :class:`Dialect` names what a back end answers: its tables, tabular operators, comparisons, functions and
+aggregations, and whether dotted paths (``properties.loginServer``, ``tags['team']``) exist. The parser refuses
+anything outside the dialect with :class:`KqlError`, which each server turns into its service's 400: a query
+the emulator does not understand never gets a wrong answer.
+
+The tree, as tuples:
+
+- a query: ``Query(table, ops)``; ops ``("where", pred)``, ``("project", assignments)``,
+  ``("extend", assignments)``, ``("summarize", aggregations, keys)``, ``("order", [(expr, descending)])``
+  (descending by default, as in Kusto), ``("take", n)`` (``limit`` too);
+- an assignment: ``(name or None, expr)``;
+- an expression: ``("lit", value)``, ``("span", seconds)``, ``("path", [name, key, ...])`` (a column is a path
+  of one), ``("call", function, [args])``, ``("agg", function, [args])``;
+- a predicate: ``("and", p, q)``, ``("or", p, q)``, ``("not", p)``, ``("test", isempty|isnotempty|isnull|
+  isnotnull, expr)``, ``("cmp", op, left, right)``, ``("in", op, left, [literal values])``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from dataclasses import dataclass
-from typing import Any
-
-TABLES = {"resources": "resources", "resourcecontainers": "resourcecontainers"}
+from dataclasses import dataclass, field
 
 _TOKEN = re.compile(
     r"""\s*(?:
         (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
-      | (?P<number>\d+)
-      | (?P<op>==|!=|=~|!~|!contains\b|!in\b|in~|\||,|\(|\)|\[|\]|\.|=)
+      | (?P<timespan>\d+(?:\.\d+)?(?:d|h|ms|m|s)\b)
+      | (?P<number>\d+(?:\.\d+)?)
+      | (?P<op>==|!=|=~|!~|<=|>=|!in~|!in\b|in~|!startswith\b|!contains\b|\||,|\(|\)|\[|\]|\.|=|<|>)
       | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
     )""",
     re.VERBOSE,
 )
+_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+TESTS = ("isempty", "isnotempty", "isnull", "isnotnull")
+IN_OPS = ("in", "in~", "!in", "!in~")
 
 
 class KqlError(ValueError):
+    """A query outside the emulator's subset, or malformed: ``position`` and ``token`` say where."""
+
     def __init__(self, message: str, position: int = 0, token: str = ""):
         super().__init__(message)
         self.position = position
         self.token = token
 
 
-@dataclass
+@dataclass(frozen=True)
 class Token:
     kind: str
     text: str
     position: int
 
 
-def tokenize(query: str, pattern: re.Pattern = _TOKEN) -> list[Token]:
-    """``query`` as tokens of ``pattern``'s named groups (Log Analytics' subset has a pattern of its own)."""
+@dataclass(frozen=True)
+class Dialect:
+    """What a back end answers. ``tables``: the table names it knows (compared case-insensitively, mapped to
+    their own spelling), or None for any (the back end resolves them). ``functions``: name -> the numbers of
+    arguments it takes. ``aggregates`` likewise, for ``summarize``. ``paths``: dotted and indexed paths.
+    ``timespans``: literals like ``90d``. ``bare_projection``: a ``project`` item without a name may be any
+    expression (else only a path, named by its parts joined with ``_``), and ``extend`` items may lack names
+    too."""
+
+    name: str
+    operators: frozenset[str]
+    comparisons: frozenset[str]
+    functions: dict[str, tuple[int, ...]]
+    tests: frozenset[str] = frozenset(TESTS)
+    tables: dict[str, str] | None = None
+    aggregates: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    paths: bool = False
+    timespans: bool = False
+    bare_projection: bool = False
+
+
+@dataclass(frozen=True)
+class Query:
+    table: str
+    ops: list[tuple]
+
+
+def tokenize(query: str) -> list[Token]:
+    """``query`` as tokens; ``KqlError`` at the first character no token starts with."""
     tokens, pos = [], 0
     query = query.rstrip()
     while pos < len(query):
-        m = pattern.match(query, pos)
+        m = _TOKEN.match(query, pos)
         if not m or m.end() == pos:
             raise KqlError(f"unexpected character {query[pos]!r}", pos, query[pos])
         kind = m.lastgroup
-        text = m.group(kind)
-        tokens.append(Token(kind, text, m.start(kind)))
+        tokens.append(Token(kind, m.group(kind), m.start(kind)))
         pos = m.end()
     return tokens
 
 
 def unquote(text: str) -> str:
-    body = text[1:-1]
-    return re.sub(r"\\(.)", r"\1", body)
+    """A string token's value: the quotes removed, backslash escapes resolved."""
+    return re.sub(r"\\(.)", r"\1", text[1:-1])
 
 
-class Parser:
-    """What both KQL subsets share (this one and Log Analytics' in ``logs_kql``): a token stream and the boolean
-    grammar, ``predicate := conj ('or' conj)*``, ``conj := atom ('and' atom)*``; subclasses parse atoms."""
+def seconds(text: str) -> float:
+    """A timespan token (``90d``, ``12h``, ``30m``, ``10s``, ``5ms``) in seconds."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(d|h|ms|m|s)", text)
+    return float(m.group(1)) * _UNITS[m.group(2)]
 
-    def __init__(self, tokens: list[Token]):
+
+def parse(query: str, dialect: Dialect) -> Query:
+    """``query`` as a :class:`Query` of ``dialect``; ``KqlError`` for anything outside it."""
+    return _Parser(tokenize(query), dialect).query()
+
+
+def expression_name(node: tuple) -> str:
+    """The column name Kusto gives an unnamed expression: a column's own name, ``<aggregation>_<column>``,
+    else ``Column1``."""
+    if node[0] == "path" and len(node[1]) == 1:
+        return node[1][0]
+    if node[0] == "agg":
+        inner = node[2][0] if node[2] and node[2][0][0] == "path" else None
+        return f"{node[1]}_{inner[1][0]}" if inner else f"{node[1]}_"
+    return "Column1"
+
+
+class _Parser:
+    """Recursive descent over the tokens: ``predicate := conj ('or' conj)*``, ``conj := atom ('and' atom)*``."""
+
+    def __init__(self, tokens: list[Token], dialect: Dialect):
         self.tokens = tokens
+        self.dialect = dialect
         self.i = 0
+
+    # --- the token stream ---
 
     def peek(self, offset: int = 0) -> Token | None:
         j = self.i + offset
@@ -90,6 +154,84 @@ class Parser:
             return True
         return False
 
+    def refuse(self, what: str, tok: Token | None) -> KqlError:
+        return KqlError(f"{what} is not supported by the acrlib emulator's {self.dialect.name}",
+                        tok.position if tok else -1, tok.text if tok else "<EOF>")
+
+    # --- the query ---
+
+    def query(self) -> Query:
+        source = self.take(kind="ident")
+        table = source.text
+        if self.dialect.tables is not None:
+            table = self.dialect.tables.get(source.text.lower())
+            if table is None:
+                raise KqlError(f"unknown table {source.text!r}", source.position, source.text)
+        ops = []
+        while self.accept("|"):
+            word = self.take(kind="ident")
+            if word.text not in self.dialect.operators:
+                raise self.refuse(f"the operator {word.text!r}", word)
+            ops.append(self.operator(word.text))
+        tok = self.peek()
+        if tok is not None:
+            raise KqlError(f"unexpected {tok.text!r}", tok.position, tok.text)
+        return Query(table, ops)
+
+    def operator(self, word: str) -> tuple:
+        if word == "where":
+            return ("where", self.predicate())
+        if word == "project":
+            return ("project", self.assignments(self.expression, bare=self.dialect.bare_projection or "path"))
+        if word == "extend":
+            return ("extend", self.assignments(self.expression, bare=self.dialect.bare_projection))
+        if word == "summarize":
+            aggregations = self.assignments(self.aggregation, bare=True, stop="by")
+            keys = self.assignments(self.expression, bare=True) if self.accept("by") else []
+            return ("summarize", aggregations, keys)
+        if word in ("order", "sort"):
+            self.take("by")
+            keys = []
+            while True:
+                expr = self.expression()
+                descending = True
+                tok = self.peek()
+                if tok is not None and tok.text in ("asc", "desc"):
+                    descending = self.take().text == "desc"
+                keys.append((expr, descending))
+                if not self.accept(","):
+                    return ("order", keys)
+        if word in ("take", "limit"):
+            return ("take", int(self.take(kind="number").text))
+        raise self.refuse(f"the operator {word!r}", self.peek())
+
+    def assignments(self, item, *, bare, stop: str | None = None) -> list[tuple[str | None, tuple]]:
+        """``name = item`` or, where ``bare`` allows, ``item`` alone (``bare="path"``: a path alone); an item
+        alone has the name None (each back end names it as its service does)."""
+        out = []
+        while True:
+            tok = self.peek()
+            if self.peek(1) is not None and self.peek(1).text == "=" and tok.kind == "ident":
+                name = self.take().text
+                self.take("=")
+                out.append((name, item()))
+            elif bare == "path":
+                expr = item()
+                if expr[0] != "path":
+                    raise KqlError("a computed column needs a name", tok.position, tok.text)
+                out.append((None, expr))
+            elif bare:
+                out.append((None, item()))
+            else:
+                raise KqlError("extend needs name = expression", tok.position if tok else -1,
+                               tok.text if tok else "<EOF>")
+            if not self.accept(","):
+                return out
+            if stop and self.peek() is not None and self.peek().text == stop:
+                return out
+
+    # --- predicates ---
+
     def predicate(self):
         node = self.conjunction()
         while self.accept("or"):
@@ -103,285 +245,123 @@ class Parser:
         return node
 
     def atom(self):
-        raise NotImplementedError
-
-
-class _Parser(Parser):
-    def __init__(self, query: str):
-        super().__init__(tokenize(query))
-
-    def parse(self) -> tuple[str, list]:
-        source = self.take(kind="ident")
-        table = TABLES.get(source.text.lower())
-        if table is None:
-            raise KqlError(f"unknown table {source.text!r}", source.position, source.text)
-        ops = []
-        while self.accept("|"):
-            word = self.take(kind="ident")
-            if word.text == "where":
-                ops.append(("where", self.predicate()))
-            elif word.text == "project":
-                ops.append(("project", self.assignments(allow_bare=True)))
-            elif word.text == "extend":
-                ops.append(("extend", self.assignments(allow_bare=False)))
-            elif word.text in ("order", "sort"):
-                self.take("by")
-                keys = []
-                while True:
-                    expr = self.expr()
-                    direction = "desc"
-                    tok = self.peek()
-                    if tok is not None and tok.text in ("asc", "desc"):
-                        direction = self.take().text
-                    keys.append((expr, direction))
-                    if not self.accept(","):
-                        break
-                ops.append(("order", keys))
-            elif word.text in ("limit", "take"):
-                ops.append(("limit", int(self.take(kind="number").text)))
-            else:
-                raise KqlError(f"operator {word.text!r} is not supported by the emulator", word.position, word.text)
-        tok = self.peek()
-        if tok is not None:
-            raise KqlError(f"unexpected {tok.text!r}", tok.position, tok.text)
-        return table, ops
-
-    def assignments(self, allow_bare: bool) -> list[tuple[str, Any]]:
-        out = []
-        while True:
-            if self.peek(1) is not None and self.peek(1).text == "=" and self.peek().kind == "ident":
-                name = self.take().text
-                self.take("=")
-                out.append((name, self.expr()))
-            elif allow_bare:
-                expr = self.expr()
-                if expr[0] != "path":
-                    raise KqlError("a computed column needs a name", self.peek().position if self.peek() else -1)
-                out.append(("_".join(str(p) for p in expr[1]), expr))
-            else:
-                tok = self.peek()
-                raise KqlError("extend needs name = expression", tok.position if tok else -1, tok.text if tok else "")
-            if not self.accept(","):
-                return out
-
-    def atom(self):
         if self.accept("("):
             node = self.predicate()
             self.take(")")
             return node
         tok = self.peek()
-        if tok is not None and tok.text == "not" and self.peek(1) is not None and self.peek(1).text == "(":
-            self.take("not")
+        following = self.peek(1)
+        if tok is not None and tok.text == "not" and following is not None and following.text == "(":
+            self.take()
             self.take("(")
             node = self.predicate()
             self.take(")")
             return ("not", node)
-        if tok is not None and tok.text in ("isnotempty", "isempty", "isnotnull", "isnull"):
+        if tok is not None and tok.text in TESTS and following is not None and following.text == "(":
+            if tok.text not in self.dialect.tests:
+                raise self.refuse(f"the function {tok.text!r}", tok)
             self.take()
             self.take("(")
-            arg = self.expr()
+            arg = self.expression()
             self.take(")")
             return ("test", tok.text, arg)
-        left = self.expr()
+        left = self.expression()
         op = self.take()
-        if op.text in ("==", "!=", "=~", "!~", "contains", "!contains", "startswith", "has"):
-            return ("cmp", op.text, left, self.expr())
-        if op.text in ("in", "in~", "!in"):
+        if op.text not in self.dialect.comparisons:
+            raise self.refuse(f"the operator {op.text!r}", op)
+        if op.text in IN_OPS:
             self.take("(")
-            values = [self.literal()]
+            values = [self.expression()]
             while self.accept(","):
-                values.append(self.literal())
+                values.append(self.expression())
             self.take(")")
+            if any(v[0] != "lit" for v in values):
+                raise self.refuse("in() with other than literal values", op)
             return ("in", op.text, left, values)
-        raise KqlError(f"unsupported operator {op.text!r}", op.position, op.text)
+        return ("cmp", op.text, left, self.expression())
 
-    def literal(self):
+    # --- expressions ---
+
+    def expression(self):
         tok = self.take()
         if tok.kind == "string":
-            return unquote(tok.text)
+            return ("lit", unquote(tok.text))
         if tok.kind == "number":
-            return int(tok.text)
+            return ("lit", float(tok.text) if "." in tok.text else int(tok.text))
+        if tok.kind == "timespan":
+            if not self.dialect.timespans:
+                raise self.refuse(f"the timespan {tok.text!r}", tok)
+            return ("span", seconds(tok.text))
+        if tok.kind != "ident":
+            raise KqlError(f"unexpected {tok.text!r}", tok.position, tok.text)
         if tok.text in ("true", "false"):
-            return tok.text == "true"
-        raise KqlError(f"expected a literal but found {tok.text!r}", tok.position, tok.text)
-
-    def expr(self):
-        tok = self.peek()
-        if tok is None:
-            raise KqlError("unexpected end of query", -1, "<EOF>")
-        if tok.kind in ("string", "number") or tok.text in ("true", "false"):
-            return ("lit", self.literal())
-        name = self.take(kind="ident")
+            return ("lit", tok.text == "true")
         if self.peek() is not None and self.peek().text == "(":
-            if name.text not in _FUNCTIONS:
-                raise KqlError(f"function {name.text!r} is not supported by the emulator", name.position, name.text)
-            self.take("(")
-            arg = self.expr()
-            self.take(")")
-            return ("call", name.text, arg)
-        path: list = [name.text]
+            return self.call(tok)
+        return self.path(tok)
+
+    def call(self, name: Token) -> tuple:
+        self.take("(")
+        if name.text == "datetime" and "datetime" in self.dialect.functions:
+            raw = []
+            while not self.accept(")"):
+                raw.append(self.take().text)
+            try:
+                return ("lit", dt.datetime.fromisoformat("".join(raw).replace("Z", "+00:00")))
+            except ValueError:
+                raise KqlError(f"invalid datetime {''.join(raw)!r}", name.position, name.text) from None
+        arities = self.dialect.functions.get(name.text)
+        if arities is None:
+            raise self.refuse(f"the function {name.text!r}", name)
+        args = self.arguments(lambda _index: self.expression())
+        if len(args) not in arities:
+            raise KqlError(f"{name.text}() takes {' or '.join(map(str, arities))} arguments", name.position,
+                           name.text)
+        return ("call", name.text, args)
+
+    def arguments(self, item) -> list:
+        """The arguments after ``(`` up to and including ``)``; ``item(index)`` parses each."""
+        args: list = []
+        if self.accept(")"):
+            return args
         while True:
+            args.append(item(len(args)))
+            if not self.accept(","):
+                break
+        self.take(")")
+        return args
+
+    def path(self, name: Token) -> tuple:
+        parts: list = [name.text]
+        while self.dialect.paths:
             if self.accept("."):
-                path.append(self.take(kind="ident").text)
+                parts.append(self.take(kind="ident").text)
             elif self.accept("["):
                 key = self.take()
                 if key.kind == "string":
-                    path.append(unquote(key.text))
+                    parts.append(unquote(key.text))
                 elif key.kind == "number":
-                    path.append(int(key.text))
+                    parts.append(int(key.text))
                 else:
                     raise KqlError("expected an index", key.position, key.text)
                 self.take("]")
             else:
-                return ("path", path)
+                break
+        return ("path", parts)
 
+    def aggregation(self) -> tuple:
+        name = self.take(kind="ident")
+        arities = self.dialect.aggregates.get(name.text)
+        if arities is None:
+            raise self.refuse(f"the aggregation {name.text!r}", name)
+        self.take("(")
 
-def _to_string(v):
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (dict, list)):
-        import json
+        def argument(index: int):  # the condition of countif(p), sumif(x, p), make_set_if(x, p, n)
+            conditional = (name.text == "countif" and index == 0) or (name.text.endswith("if") and index == 1)
+            return self.predicate() if conditional else self.expression()
 
-        return json.dumps(v, separators=(",", ":"))
-    return str(v)
-
-
-def _to_int(v):
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return None
-
-
-def _to_bool(v):
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, str) and v.lower() in ("true", "false"):
-        return v.lower() == "true"
-    return None
-
-
-_FUNCTIONS = {
-    "tostring": _to_string,
-    "tolower": lambda v: _to_string(v).lower(),
-    "toupper": lambda v: _to_string(v).upper(),
-    "toint": _to_int,
-    "tolong": _to_int,
-    "tobool": _to_bool,
-}
-
-
-def _eval(node, row):
-    kind = node[0]
-    if kind == "lit":
-        return node[1]
-    if kind == "call":
-        return _FUNCTIONS[node[1]](_eval(node[2], row))
-    value: Any = row
-    for i, part in enumerate(node[1]):
-        if isinstance(value, dict):
-            # Column names are case-sensitive in Kusto; property bags are too.
-            value = value.get(part) if i else row.get(part)
-        elif isinstance(value, list) and isinstance(part, int):
-            value = value[part] if -len(value) <= part < len(value) else None
-        else:
-            return None
-    return value
-
-
-def _test(node, row) -> bool:
-    kind = node[0]
-    if kind == "and":
-        return _test(node[1], row) and _test(node[2], row)
-    if kind == "or":
-        return _test(node[1], row) or _test(node[2], row)
-    if kind == "not":
-        return not _test(node[1], row)
-    if kind == "test":
-        v = _eval(node[2], row)
-        empty = v is None or v == ""
-        return {"isnotempty": not empty, "isempty": empty, "isnotnull": v is not None, "isnull": v is None}[node[1]]
-    if kind == "cmp":
-        op, left, right = node[1], _eval(node[2], row), _eval(node[3], row)
-        if op in ("==", "!="):
-            equal = left == right if not isinstance(left, str) else left == _to_string(right)
-            return equal if op == "==" else not equal
-        ls, rs = _to_string(left).lower(), _to_string(right).lower()
-        if op == "=~":
-            return ls == rs
-        if op == "!~":
-            return ls != rs
-        if op == "contains":
-            return rs in ls
-        if op == "!contains":
-            return rs not in ls
-        if op == "startswith":
-            return ls.startswith(rs)
-        if op == "has":
-            return re.search(rf"(?<![a-z0-9]){re.escape(rs)}(?![a-z0-9])", ls) is not None
-    if kind == "in":
-        op, left, values = node[1], _eval(node[2], row), node[3]
-        if op == "in~":
-            return _to_string(left).lower() in {_to_string(v).lower() for v in values}
-        inside = left in values
-        return inside if op == "in" else not inside
-    raise KqlError(f"cannot evaluate {kind}")
-
-
-class _Desc:
-    """Inverts ordering for descending keys while keeping nulls last."""
-
-    __slots__ = ("v",)
-
-    def __init__(self, v):
-        self.v = v
-
-    def __lt__(self, other):
-        return other.v < self.v
-
-
-def _sort_key(value):
-    if value is None:
-        return (1, "")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return (0, value)
-    return (0, _to_string(value))
-
-
-@dataclass
-class Result:
-    rows: list[dict]
-    columns: list[str]
-    truncated_by_limit: bool
-
-
-def run(query: str, tables: dict[str, list[dict]]) -> Result:
-    """Evaluate ``query`` over ``tables`` (table name -> rows)."""
-    table, ops = _Parser(query).parse()
-    rows = list(tables[table])
-    columns: list[str] | None = None
-    limited = False
-    for op, arg in ops:
-        if op == "where":
-            rows = [r for r in rows if _test(arg, r)]
-        elif op == "project":
-            rows = [{name: _eval(expr, r) for name, expr in arg} for r in rows]
-            columns = [name for name, _ in arg]
-        elif op == "extend":
-            rows = [{**r, **{name: _eval(expr, r) for name, expr in arg}} for r in rows]
-            if columns is not None:
-                columns = columns + [n for n, _ in arg if n not in columns]
-        elif op == "order":
-            for expr, direction in reversed(arg):
-                if direction == "desc":
-                    rows.sort(key=lambda r, e=expr: (_eval(e, r) is None, _Desc(_sort_key(_eval(e, r)))))
-                else:
-                    rows.sort(key=lambda r, e=expr: (_eval(e, r) is None, _sort_key(_eval(e, r))))
-        elif op == "limit":
-            limited = True
-            rows = rows[:arg]
-    if columns is None:
-        columns = list(rows[0]) if rows else []
-    return Result(rows=rows, columns=columns, truncated_by_limit=limited)
+        args = self.arguments(argument)
+        if len(args) not in arities:
+            raise KqlError(f"{name.text}() takes {' or '.join(map(str, arities))} arguments", name.position,
+                           name.text)
+        return ("agg", name.text, args)

@@ -24,7 +24,8 @@ from aiohttp import web
 
 from .. import workloads
 from ..model import TICKS, Tenant, Workspace
-from . import logs_kql, tokens
+from . import logs_query, tokens
+from .kql import KqlError
 from .state import Reply, State, answer, arrive, json_response
 
 API_PREFIX = "/v1/workspaces/"
@@ -232,12 +233,12 @@ class LogsHandler:
             tables = {name: t.filter(pl.col("TimeGenerated") >= start, pl.col("TimeGenerated") < end)
                       for name, t in tables.items()}
         try:
-            query = logs_kql.parse(body["query"])
+            query = logs_query.parse(body["query"])
             scanned = query.filtered_rows(tables, now)
             for fault in state.faults:
                 fault.log_query_scanned(scanned)
             result = query.run(tables, now)
-        except logs_kql.KqlError as e:
+        except KqlError as e:
             inner = "SemanticError" if str(e).startswith("Semantic") else "SyntaxError"
             raise Reply(400, logs_error("BadArgumentError", "The request had some invalid properties",
                                         (inner, str(e)))) from None
