@@ -2,14 +2,16 @@
 honestly by default, from plain data; a test replaces one route to misbehave and reads back every request each
 origin got. It runs in a thread with its own event loop, so ``acrlib.collect`` runs as a user runs it.
 
-Origins: ``arm``, one per registry, and ``other``: a listener no honest answer ever points at, so a request
-(and a token) reaching it is a leak.
+Origins: ``arm``, one per registry, ``logs`` (Log Analytics: queries are answered by the emulator's own KQL back
+end over ``events``, the tables a test sets) and ``other``: a listener no honest answer ever points at, so a
+request (and a token) reaching it is a leak.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 import json
 import tempfile
 import threading
@@ -25,6 +27,8 @@ from acrlib.emulator.server.tls import make_certificates, server_context
 
 TENANT = "00000000-0000-4000-8000-000000000001"
 SUBSCRIPTION = "00000000-0000-4000-8000-000000000002"
+WORKSPACE = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/law"
+WORKSPACE_CUSTOMER_ID = "00000000-0000-4000-8000-000000000003"
 ENTRA_TOKEN = "eyJhbGciOiJub25lIn0.eyJhdWQiOiJodHRwczovL2NvbnRhaW5lcnJlZ2lzdHJ5LmF6dXJlLm5ldCJ9.c2VjcmV0LWVudHJh"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -56,12 +60,17 @@ def content(repositories: dict[str, int]) -> dict[str, list[dict]]:
 class Hostile:
     """``with Hostile() as h: acrlib.collect(**h.connection())``; ``h.route(name, handler)`` replaces one route:
     ``async def handler(request, honest) -> web.StreamResponse`` (``await honest()`` is the honest answer).
-    Routes: resource_graph, usages, exchange, token, catalog, repository, manifests, tags."""
+    Routes: resource_graph, usages, diagnostic_settings, workspace, logs_query, exchange, token, catalog,
+    repository, manifests, tags. ``workloads``: the rows Resource Graph answers the workloads query with;
+    ``events``: Log Analytics table name -> frame; while it is empty no registry has a diagnostic setting, else
+    each has one sending its events to the one workspace."""
 
     def __init__(self, repositories: dict[str, int] | None = None, registries: tuple[str, ...] = ("hostileacr",)):
         self.data = content(repositories or {"app/a": 3, "app/b": 2, "web": 4})
         self.registry_names = registries
         self.routes: dict[str, object] = {}
+        self.workloads: list[dict] = []
+        self.events: dict[str, pl.DataFrame] = {}
         self.seen: list[tuple[str, str, str, dict]] = []  # (origin, method, path, headers)
         self.ports: dict[str, int] = {}
         self.login_servers: dict[str, str] = {}
@@ -87,7 +96,7 @@ class Hostile:
         self._loop.call_soon_threadsafe(self._loop.stop)
 
     async def _start(self) -> None:
-        for origin in ("arm", *self.registry_names, "other"):
+        for origin in ("arm", "logs", *self.registry_names, "other"):
             app = web.Application()
             app.router.add_route("*", "/{tail:.*}", self._handler(origin))
             runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.2)
@@ -101,8 +110,12 @@ class Hostile:
         return f"https://127.0.0.1:{self.ports[origin]}"
 
     def connection(self) -> dict:
-        return {"credential": Credential(), "arm_endpoint": self.url("arm"), "connection_verify": str(self.ca_path),
-                "progress": False}
+        return {"credential": Credential(), "arm_endpoint": self.url("arm"), "logs_endpoint": self.url("logs"),
+                "connection_verify": str(self.ca_path), "progress": False}
+
+    def registry_id(self, name: str) -> str:
+        return (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg/providers/Microsoft.ContainerRegistry/"
+                f"registries/{name}")
 
     def route(self, name: str, handler) -> None:
         self.routes[name] = handler
@@ -145,8 +158,16 @@ class Hostile:
         path = unquote(request.raw_path.split("?")[0])
         if origin == "other":
             return "other", ()
+        if origin == "logs":
+            return "logs_query", ()
         if origin == "arm":
-            return ("resource_graph", ()) if "resourcegraph" in path.lower() else ("usages", ())
+            if "resourcegraph" in path.lower():
+                return "resource_graph", ()
+            if path.lower().endswith("/providers/microsoft.insights/diagnosticsettings"):
+                return "diagnostic_settings", ()
+            if "/workspaces/" in path.lower():
+                return "workspace", ()
+            return "usages", ()
         if path == "/oauth2/exchange":
             return "exchange", ()
         if path == "/oauth2/token":
@@ -167,10 +188,11 @@ class Hostile:
         body = await request.json()
         if "resourcecontainers" in body["query"]:
             data = [{"id": f"/subscriptions/{SUBSCRIPTION}", "subscriptionId": SUBSCRIPTION, "name": "Hostile"}]
+        elif "managedclusters" in body["query"].lower():  # the workloads query
+            data = self.workloads
         else:
             data = [{
-                "id": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg/providers/Microsoft.ContainerRegistry/"
-                      f"registries/{name}",
+                "id": self.registry_id(name),
                 "name": name, "tenantId": TENANT, "subscriptionId": SUBSCRIPTION, "resourceGroup": "rg",
                 "location": "westeurope", "sku": {"name": "Standard", "tier": "Standard"}, "tags": {},
                 "properties": {"loginServer": self.login_servers[name], "adminUserEnabled": False},
@@ -182,6 +204,29 @@ class Hostile:
     async def _usages(self, request, origin):
         return web.json_response({"value": [{"name": "Size", "limit": 100 << 30, "currentValue": 12345,
                                              "unit": "Bytes"}]})
+
+    async def _diagnostic_settings(self, request, origin):
+        if not self.events:  # no event logs: no setting sends any
+            return web.json_response({"value": []})
+        return web.json_response({"value": [{"name": "to-law", "properties": {
+            "workspaceId": WORKSPACE, "logAnalyticsDestinationType": "Dedicated",
+            "logs": [{"category": "ContainerRegistryRepositoryEvents", "enabled": True}]}}]})
+
+    async def _workspace(self, request, origin):
+        return web.json_response({"id": WORKSPACE, "properties": {"customerId": WORKSPACE_CUSTOMER_ID}})
+
+    async def _logs_query(self, request, origin):
+        """The query, run by the emulator's Log Analytics back end over ``events`` in the asked timespan."""
+        from acrlib.emulator.server import logs_query
+        from acrlib.emulator.server.logs import table_json, timespan
+
+        body = await request.json()
+        now = dt.datetime.now(dt.UTC)
+        start, end = timespan(body.get("timespan"), now)
+        tables = {name: df.filter(pl.col("TimeGenerated") >= start, pl.col("TimeGenerated") < end)
+                  if start is not None else df for name, df in self.events.items()}
+        result = logs_query.parse(body["query"]).run(tables, now)
+        return web.json_response({"tables": [table_json(result)]})
 
     async def _exchange(self, request, origin):
         return web.json_response({"refresh_token": jwt({"exp": time.time() + 3600})})

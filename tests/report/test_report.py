@@ -3,6 +3,7 @@ browser; parameters are checked and documented."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import subprocess
@@ -17,6 +18,7 @@ from browser import browser_page
 
 import acrlib
 from acrlib import report
+from acrlib.collection.options import DEFAULTS
 from acrlib.report import format as fmt
 from acrlib.report import overview
 
@@ -356,3 +358,16 @@ def test_progress_in_a_kernel_without_a_person_is_off_or_one_plain_line(tmp_path
                                                   lines[0]), outputs
     else:
         assert outputs == []
+
+
+# The report reads layers by default (exact storage and reclaimable bytes are its point); collect does not (one
+# request per manifest). Every other collection setting the notebook declares has collect's default.
+REPORT_DIFFERS = {"layers"}
+
+
+def test_the_report_notebooks_collection_parameters_have_collects_defaults():
+    declared = report.declared_parameters(None)
+    shared = set(declared) & set(DEFAULTS)
+    assert {"activity_days", "deployments", "layers", "progress"} <= shared
+    for name in shared - REPORT_DIFFERS:
+        assert ast.literal_eval(declared[name]["default"]) == DEFAULTS[name], name

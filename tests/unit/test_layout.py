@@ -4,6 +4,7 @@ into each other's internals, an emulator apart, and nothing that imports its own
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 import tomllib
@@ -18,6 +19,7 @@ GLUE = {"sources", "cli", "__init__"}  # the face and the glue between core and 
 WINGS = {"collection", "analysis", "report"}
 
 
+@functools.cache
 def modules() -> dict[str, ast.Module]:
     return {".".join(p.relative_to(ROOT).with_suffix("").parts): ast.parse(p.read_text())
             for p in PACKAGE.rglob("*.py")}

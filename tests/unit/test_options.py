@@ -1,9 +1,8 @@
-"""Every collection default lives in Options: collect, collect_async, the CLI, the emulator's truth and the
-report notebook's parameters read them from there (or, for the notebook, are tied to them here)."""
+"""Every collection default lives in Options: collect, collect_async, the CLI and the emulator's truth read them
+from there (the report notebook's parameters are tied to them in tests/report)."""
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import inspect
 
@@ -13,11 +12,6 @@ import acrlib
 from acrlib.cli import build_parser
 from acrlib.collection.options import DEFAULTS, SETTINGS, Options
 from acrlib.emulator.process import Emulator
-from acrlib.report import declared_parameters
-
-# The report reads layers by default (exact storage and reclaimable bytes are its point); collect does not (one
-# request per manifest). Every other collection setting the notebook declares has collect's default.
-REPORT_DIFFERS = {"layers"}
 
 
 def test_collect_and_collect_async_take_exactly_the_options_settings_with_their_defaults():
@@ -58,11 +52,3 @@ def test_the_cli_defaults_are_collects():
 
 def test_the_emulator_truth_reads_collects_activity_default():
     assert inspect.signature(Emulator.truth).parameters["activity_days"].default is None
-
-
-def test_the_report_notebooks_collection_parameters_have_collects_defaults():
-    declared = declared_parameters(None)
-    shared = set(declared) & set(DEFAULTS)
-    assert {"activity_days", "deployments", "layers", "progress"} <= shared
-    for name in shared - REPORT_DIFFERS:
-        assert ast.literal_eval(declared[name]["default"]) == DEFAULTS[name], name

@@ -89,10 +89,11 @@ def test_the_vectorized_plan_equals_the_row_by_row_reading(inv, filters, ago, ke
 
 
 def test_the_generator_reaches_every_kind_of_row():
-    """The differential test is only as good as what it generates: each action and reason occurs."""
+    """The differential test is only as good as what it generates: each action and reason occurs. Derandomized,
+    so the check is the same on every run (60 examples reach every kind; 20 already do today)."""
     seen: set[str] = set()
 
-    @settings(max_examples=200, deadline=None, database=None)
+    @settings(max_examples=60, deadline=None, database=None, derandomize=True)
     @given(inv=inventories())
     def collect(inv):
         plan = purge._acr_purge(inv, purge.rules([".*:.*"], "1d", 1, True, True, NOW), NOW)
