@@ -9,7 +9,8 @@ inventory, and a new plan (:meth:`Analysis.with_plan`) keeps everything that doe
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable
+from typing import Any
 
 import polars as pl
 
@@ -21,6 +22,20 @@ from .posture import posture
 from .storage import reclaimable_of, storage_of
 from .summary import summary_of
 from .usage import in_use, unused_of
+
+
+def _computed(compute: Callable[[Analysis], Any]) -> property:
+    """A property computed the first time it is read and kept in the Analysis's own table of results."""
+    name = compute.__name__
+
+    def get(self: Analysis) -> Any:
+        if name not in self._computed:
+            self._computed[name] = compute(self)
+        return self._computed[name]
+
+    get.__name__, get.__doc__ = name, compute.__doc__
+    return property(get)
+
 
 # What a new plan leaves valid: computed from the inventory and the settings alone.
 PLAN_FREE = ("facts", "storage", "usage", "in_use", "costs", "posture")
@@ -46,17 +61,16 @@ class Analysis:
         self.history = history
         self.activity_days = activity_days
         self.stale_days = stale_days
+        self._computed: dict[str, Any] = {}  # what each property computed, by name
 
     def with_plan(self, plan: pl.DataFrame | None) -> Analysis:
         """The same analysis for another plan: what does not depend on the plan is not computed again."""
         other = Analysis(self.inv, plan, rates=self.rates, history=self.history, activity_days=self.activity_days,
                          stale_days=self.stale_days)
-        for name in PLAN_FREE:
-            if name in self.__dict__:
-                other.__dict__[name] = self.__dict__[name]
+        other._computed = {name: value for name, value in self._computed.items() if name in PLAN_FREE}
         return other
 
-    @functools.cached_property
+    @_computed
     def facts(self) -> pl.DataFrame:
         """:func:`~acrlib.analysis.facts.manifest_facts` of the inventory."""
         return manifest_facts(self.inv)
@@ -64,47 +78,47 @@ class Analysis:
     def _facts(self) -> pl.DataFrame:
         return self.facts
 
-    @functools.cached_property
+    @_computed
     def freed(self) -> PerRegistry | None:
         """:func:`acrlib.reclaimable` of the plan (None without one)."""
         return reclaimable_of(self.inv, self.plan, self._facts) if self.plan is not None else None
 
-    @functools.cached_property
+    @_computed
     def summary(self) -> PerRegistry:
         """:func:`acrlib.summary` of the inventory and the plan."""
         return summary_of(self.inv, self.plan, self.facts, self.freed)
 
-    @functools.cached_property
+    @_computed
     def storage(self) -> PerRegistry:
         """:func:`acrlib.storage` of the inventory."""
         return storage_of(self.inv, self._facts)
 
-    @functools.cached_property
+    @_computed
     def usage(self) -> Usage:
         """:func:`acrlib.unused` over ``activity_days`` (at least one day)."""
         return unused_of(self.inv, max(self.activity_days, 1), None, self._facts)
 
-    @functools.cached_property
+    @_computed
     def in_use(self) -> InUse:
         """:func:`acrlib.in_use`, calling images older than ``stale_days`` old."""
         return in_use(self.inv, older_than_days=self.stale_days)
 
-    @functools.cached_property
+    @_computed
     def costs(self) -> pl.DataFrame:
         """:func:`acrlib.cost` at ``rates``."""
         return cost(self.inv, **self.rates)
 
-    @functools.cached_property
+    @_computed
     def savings(self) -> pl.DataFrame | None:
         """:func:`acrlib.savings` of what the plan frees, at ``rates`` (None without a plan)."""
         return savings(self.inv, self.freed.registries, **self.rates) if self.plan is not None else None
 
-    @functools.cached_property
+    @_computed
     def posture(self) -> pl.DataFrame:
         """:func:`acrlib.posture` of the inventory."""
         return posture(self.inv)
 
-    @functools.cached_property
+    @_computed
     def headline(self):
         """:func:`acrlib.headline`: the report's first numbers, as a :class:`~acrlib.analysis.headline.Headline`."""
         from .headline import headline_of
