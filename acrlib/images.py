@@ -72,10 +72,18 @@ def parse_image(text: str) -> ImageReference:
 
 
 def from_container_insights(repository: str, image: str, tag: str, image_id: str) -> str:
-    """The reference a Container Insights ``ContainerInventory`` row describes: it keeps the registry host
-    (``Repository``, empty for Docker Hub), the path (``Image``) and the tag (``ImageTag``) apart, and the
-    digest in ``ImageID`` (acrlib's reading of those columns; unverified against every agent version). A row
+    """The reference a Container Insights ``ContainerInventory`` row describes. The agent (Azure/Docker-Provider,
+    ``KubernetesContainerInventory``; verified in its source) splits an image string at its FIRST ``/`` and FIRST
+    ``:``: ``Repository`` is what precedes the first ``/`` (the registry host, or ``library`` in
+    ``library/nginx``, empty without a ``/``), ``Image`` what follows it up to the first ``:``, ``ImageTag`` the
+    rest (``latest`` when there is neither a tag nor a digest), ``ImageID`` the digest. A registry host with a port
+    (``myreg:5000/app:1``) leaves ``Image`` empty and ``5000/app:1`` in ``ImageTag``: that is undone here. A row
     without a tag names its digest."""
+    port = repository.split(":", 1)[1] if ":" in repository else None
+    if not image and port is not None and tag.startswith(f"{port}/"):
+        written = repository + tag[len(port):]  # the agent's split at the port's ':' undone
+        last = written.rsplit("/", 1)[-1]
+        return written if ":" in last or not image_id else f"{written}@{image_id}"
     written = f"{repository}/{image}" if repository else image
     if tag:
         return f"{written}:{tag}"

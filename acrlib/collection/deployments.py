@@ -57,16 +57,42 @@ def _list(value) -> list:
 
 
 def insights_queries(cluster_ids: list[str]) -> tuple[str, str]:
+    """The two Container Insights queries of one workspace: containers seen running, or finished cleanly (an
+    init container, a completed job) in the window, and what their pods say. Columns read, as the agent
+    (Azure/Docker-Provider) writes them, verified in its source: ``ContainerInventory``: ``ContainerID`` (the
+    runtime id), ``Name`` (Docker-style ``k8s_<container>_<pod>_<namespace>_<id>_<restarts>``), ``Repository``,
+    ``Image``, ``ImageTag``, ``ImageID`` (see :func:`acrlib.images.from_container_insights`), ``ContainerState``
+    (``Running``, ``Terminated`` for exit 0, ``Failed``, ``Waiting``), ``TimeGenerated``; ``KubePodInventory``:
+    ``ContainerID``, ``ContainerName`` (``<podUid>/<container>``), ``Namespace``, ``ControllerName`` and
+    ``ControllerKind`` (the pod's first owner). ``_ResourceId`` is the cluster's (the workspace's own column)."""
     ids = ", ".join(kql_string(i) for i in cluster_ids)
     containers = ("ContainerInventory\n"
-                  f"| where _ResourceId in~ ({ids}) and ContainerState =~ \"Running\"\n"
+                  f"| where _ResourceId in~ ({ids}) and ContainerState in~ (\"Running\", \"Terminated\")\n"
                   "| summarize LastSeen = max(TimeGenerated) by ClusterId = tolower(_ResourceId), ContainerID, "
                   "Repository, Image, ImageTag, ImageID, Name")
     pods = ("KubePodInventory\n"
             f"| where _ResourceId in~ ({ids})\n"
-            "| summarize LastSeen = max(TimeGenerated) by ClusterId = tolower(_ResourceId), ContainerID, Namespace, "
-            "ControllerName, ControllerKind")
+            "| summarize LastSeen = max(TimeGenerated) by ClusterId = tolower(_ResourceId), ContainerID, "
+            "ContainerName, Namespace, ControllerName, ControllerKind")
     return containers, pods
+
+
+def docker_style(name: str | None) -> tuple[str, str, str] | None:
+    """(container, pod, namespace) of a Docker-style ``k8s_<container>_<pod>_<namespace>_<id>_<restarts>`` name
+    (Kubernetes names hold no ``_``), else None."""
+    parts = (name or "").split("_")
+    if len(parts) == 6 and parts[0] == "k8s" and all(parts[1:4]):
+        return parts[1], parts[2], parts[3]
+    return None
+
+
+def container_name(pod_container: str | None, inventory_name: str | None) -> str | None:
+    """The container's name as the pod spec writes it: from ``KubePodInventory.ContainerName``
+    (``<podUid>/<name>``), else from ``ContainerInventory``'s Docker-style ``Name``, else that name as it is."""
+    if pod_container and "/" in pod_container:
+        return pod_container.split("/", 1)[1] or None
+    parsed = docker_style(inventory_name)
+    return parsed[0] if parsed else inventory_name
 
 
 def workload_name(controller: str | None, kind: str | None) -> str | None:
@@ -231,9 +257,14 @@ class DeploymentReader:
                                               ("Repository", "Image", "ImageTag", "ImageID")))
             image_id = typed(row.get("ImageID"), str) or None
             seen = row.get("LastSeen")
-            self.add(cluster, "aks", image, typed(row.get("Name"), str), source="container-insights", init=None,
+            name = typed(row.get("Name"), str)
+            parsed = docker_style(name)
+            # one row per container of a workload: replicas and restarts fold into it (tables() keeps the latest)
+            self.add(cluster, "aks", image, container_name(typed(pod.get("ContainerName"), str), name),
+                     source="container-insights", init=None,
                      running=image_id if image_id and image_id.startswith("sha256:") else None,
-                     cluster=cluster["name"], namespace=typed(pod.get("Namespace"), str),
+                     cluster=cluster["name"],
+                     namespace=typed(pod.get("Namespace"), str) or (parsed[2] if parsed else None),
                      workload=workload_name(typed(pod.get("ControllerName"), str),
                                             typed(pod.get("ControllerKind"), str)),
                      seen=seen if isinstance(seen, dt.datetime) else None)

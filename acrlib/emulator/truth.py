@@ -8,6 +8,7 @@ from acrlib import schema, skus
 from acrlib.images import from_container_insights, parse_image
 
 from .model import DAY, Registry, Tenant
+from .workloads import agent_image_fields
 
 
 def _us(ticks: int) -> int:
@@ -181,10 +182,10 @@ def deployment_tables(tenant: Tenant, login_servers: dict[str, str], run_command
                         continue
                     for c in pod.containers:
                         written = c.image.render(login_servers)
-                        if source == "container-insights":  # Container Insights keeps host, image and tag apart
-                            ref = parse_image(written)
-                            written = from_container_insights(ref.host if ref.host != "docker.io" else "",
-                                                              ref.repository, ref.tag or "", c.image_id or "")
+                        if source == "container-insights":  # rebuilt from the agent's split, as the collector does
+                            split = agent_image_fields(written)
+                            written = from_container_insights(split["Repository"], split["Image"],
+                                                              split["ImageTag"], c.image_id or split["ImageID"])
                         found = row(w, c, source=source, written=written, cluster=w.name, namespace=pod.namespace,
                                     workload=pod.workload,
                                     seen=insights_seen // 10 if source == "container-insights" else None)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from acrlib.images import parse_image
-
 from . import activity
 from .model import DAY, TICKS, Tenant
 
@@ -52,6 +50,7 @@ class Pod:
     containers: list[Container]
     replicas: int = 1
     running: bool = True  # False: stopped two days ago, seen by Container Insights then
+    restarts: int = 0  # times each replica's (non-init) containers crashed and were restarted in the last hours
 
 
 @dataclass
@@ -120,7 +119,7 @@ def setup(tenant: Tenant) -> None:
         if i % 4 == 0:
             containers.append(Container("wait-for-db", INIT, _public_id(INIT), init=True))
         cluster.pods.append(Pod(namespace, f"{workload}-{rng.randrange(16**6):06x}-x{i}", workload, containers,
-                                replicas=1 + i % 3))
+                                replicas=3 if i % 3 == 0 else 1 + i % 3, restarts=1 + i % 2 if i % 3 == 0 else 0))
         if i % 7 == 2:  # a pod that stopped two days ago: not running any more
             cluster.pods.append(Pod(namespace, f"{workload}-old-{i}", f"{workload}-old",
                                     [Container(main.name, Image(reg.name, repo.name, "latest"), latest.digest)],
@@ -252,10 +251,60 @@ def pods_json(w: Workload, login_servers: dict[str, str]) -> dict:
     return {"apiVersion": "v1", "kind": "List", "items": items}
 
 
+def agent_image_fields(image: str) -> dict[str, str]:
+    """``Repository``, ``Image``, ``ImageTag`` and (from an ``@``) ``ImageID`` as the Container Insights agent
+    splits an image string (Azure/Docker-Provider, ``KubernetesContainerInventory.
+    addImageInfoToContainerInventoryRecord``): the digest after ``@`` first; then ``Repository`` is everything
+    before the FIRST ``/`` (the registry host, or ``library`` for ``library/nginx``), ``Image`` the rest up to the
+    FIRST ``:``, ``ImageTag`` what follows it; no ``:`` and no digest means tag ``latest``. A host with a port
+    (``127.0.0.1:5000/app:1``, the emulator's own login servers) comes out as the agent leaves it: ``Image``
+    empty and the port, path and tag in ``ImageTag``."""
+    fields = {"Repository": "", "Image": "", "ImageTag": "", "ImageID": ""}
+    at = image.find("@")
+    pinned = at >= 0
+    if pinned:
+        fields["ImageID"], image = image[at + 1:], image[:at]
+    slash, colon = image.find("/"), image.find(":")
+    if colon >= 0:
+        if slash < 0:
+            fields["Image"] = image[:colon]
+        else:
+            fields["Repository"], fields["Image"] = image[:slash], image[slash + 1:colon]
+        fields["ImageTag"] = image[colon + 1:]
+    else:
+        if slash < 0:
+            fields["Image"] = image
+        else:
+            fields["Repository"], fields["Image"] = image[:slash], image[slash + 1:]
+        if not pinned:
+            fields["ImageTag"] = "latest"
+    return fields
+
+
+def _container_id(*parts) -> str:
+    """A container runtime id: 64 hex digits, stable for the same pod, container and restart."""
+    import hashlib
+
+    return hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()
+
+
 def container_insights(tenant: Tenant, login_servers: dict[str, str]) -> tuple[list[dict], list[dict]]:
-    """``ContainerInventory`` and ``KubePodInventory`` rows of the monitored clusters: a running container
-    reports ten minutes ago, a stopped one two days ago. (Container Insights splits an image into Repository
-    (the registry host), Image and ImageTag, and keeps the digest in ImageID: the emulator's reading.)"""
+    """``ContainerInventory`` and ``KubePodInventory`` rows of the monitored clusters, as the Container Insights
+    agent writes them (Azure/Docker-Provider: ``KubernetesContainerInventory.getContainerInventoryRecords`` and
+    ``in_kube_podinventory.getPodInventoryRecords``): one row per replica and container, and per restart (a
+    restarted container has a new id; its earlier instance was seen running before it failed).
+
+    ``ContainerInventory``: ``Name`` Docker-style, ``k8s_<container>_<pod>_<namespace>_<containerId>_<restarts>``
+    (also on containerd nodes), ``ContainerHostname`` the pod's name, ``ContainerID`` the runtime id without its
+    ``containerd://`` prefix, ``ContainerState`` ``Running``, ``Terminated`` (exit 0: a finished init container)
+    or ``Failed``, the image split by :func:`agent_image_fields`, ``ImageID`` the running digest from the
+    container status's ``imageID``. ``KubePodInventory``: ``Name`` the pod, ``PodUid``, ``ContainerName``
+    ``<podUid>/<container>``, ``ContainerID``, ``ContainerRestartCount``, ``ContainerStatus`` (the state's key,
+    ``running``/``terminated``), ``ControllerKind``/``ControllerName`` from the pod's first owner reference.
+    A running container reports ten minutes ago, a stopped pod two days ago, an earlier instance of a restarted
+    container an hour before its successor started."""
+    import uuid
+
     inventory, pods = [], []
     now = tenant.now
     for w in tenant.workloads:
@@ -265,16 +314,36 @@ def container_insights(tenant: Tenant, login_servers: dict[str, str]) -> tuple[l
         for pod in w.pods:
             when = now - 10 * 60 * TICKS if pod.running else now - 2 * DAY
             for replica in range(pod.replicas):
+                name = f"{pod.name}-{replica}"
+                uid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{cluster}/{pod.namespace}/{name}"))
                 for c in pod.containers:
-                    ref = parse_image(c.image.render(login_servers))
-                    container_id = f"{pod.name}-{replica}-{c.name}"
-                    inventory.append({"time": when, "_ResourceId": cluster, "ContainerID": container_id,
-                                      "Name": c.name, "Repository": ref.host if ref.host != "docker.io" else "",
-                                      "Image": ref.repository, "ImageTag": ref.tag or "",
-                                      "ImageID": c.image_id or "", "ContainerState": "Running" if pod.running else
-                                      "Terminated", "Computer": f"aks-nodepool1-{replica}"})
-                    pods.append({"time": when, "_ResourceId": cluster, "ContainerID": container_id,
-                                 "Namespace": pod.namespace, "ControllerName": f"{pod.workload}-7d4b9c",
-                                 "ControllerKind": "ReplicaSet", "ContainerName": f"{pod.name}-{replica}/{c.name}",
-                                 "Name": f"{pod.name}-{replica}"})
+                    written = c.image.render(login_servers)
+                    image = agent_image_fields(written)
+                    if c.image_id:
+                        image["ImageID"] = c.image_id  # the status's imageID wins over the spec's digest
+                    generations = 1 if c.init else 1 + pod.restarts
+                    for restart in range(generations):
+                        current = restart == generations - 1
+                        seen = when - (generations - 1 - restart) * HOUR
+                        container_id = _container_id(cluster, name, c.name, restart)
+                        if c.init:
+                            state, status = "Terminated", "terminated"
+                        else:
+                            state = ("Running" if pod.running else "Terminated") if current else "Failed"
+                            status = "running" if state == "Running" else "terminated"
+                        started = seen - 30 * 60 * TICKS
+                        inventory.append({
+                            "time": seen, "started": started, "finished": None if state == "Running" else seen,
+                            "_ResourceId": cluster, "ContainerID": container_id,
+                            "Name": f"k8s_{c.name}_{name}_{pod.namespace}_{container_id}_{restart}",
+                            "ContainerHostname": name, **image, "ContainerState": state,
+                            "ExitCode": 1 if state == "Failed" else 0, "Computer": f"aks-nodepool1-{replica}"})
+                        pods.append({
+                            "time": seen, "_ResourceId": cluster, "ClusterId": w.resource_id, "ClusterName": w.name,
+                            "Name": name, "PodUid": uid, "Namespace": pod.namespace,
+                            "ControllerKind": "ReplicaSet", "ControllerName": f"{pod.workload}-7d4b9c",
+                            "ContainerID": container_id, "ContainerName": f"{uid}/{c.name}",
+                            "ContainerRestartCount": restart, "ContainerStatus": status,
+                            "PodStatus": "Running" if pod.running else "Succeeded",
+                            "Computer": f"aks-nodepool1-{replica}"})
     return inventory, pods

@@ -98,3 +98,41 @@ def test_a_workspace_that_refuses_container_insights_costs_its_clusters_only():
     want = truth["deployments"].filter(pl.col("cluster").is_null() | (pl.col("cluster") != cluster))
     assert_frame_equal(inventory.deployments, want)
     assert inventory.deployments.filter(pl.col("service") == "aks").height > 0
+
+
+def test_a_deployment_of_three_replicas_that_restarted_is_one_row_per_container_named_as_in_its_pod_spec(
+        tiny, tiny_truth):
+    """Container Insights writes ContainerInventory.Name Docker-style and one row per replica and restart (its
+    agent's formats, which the emulator writes); acrlib reads the container's own name and folds them."""
+    from azure.monitor.query import LogsQueryClient
+
+    workspace = tiny.workspaces["law-ops"]["customer_id"]  # the Container Insights of the first cluster
+    logs = LogsQueryClient(tiny.credential(), endpoint=tiny.logs_endpoint, audience="https://api.loganalytics.io",
+                           connection_verify=tiny.ca_path)
+    raw = logs.query_workspace(workspace, "ContainerInventory | where ContainerState =~ 'Running' or "
+                               "ContainerState =~ 'Failed' | project Name, ContainerHostname, ContainerID",
+                               timespan=None).tables[0]
+    rows = pl.DataFrame([dict(zip(raw.columns, r, strict=True)) for r in raw.rows])
+    parts = rows["Name"].str.split("_")
+    rows = rows.with_columns(parts.list.get(1).alias("container"), parts.list.get(3).alias("namespace"),
+                             parts.list.get(5).cast(pl.Int64).alias("restart"),
+                             pl.col("ContainerHostname").str.replace(r"-\d+$", "").alias("template"))
+    assert rows["Name"].str.starts_with("k8s_").all(), "the agent's Docker-style names"
+    per = rows.group_by("template", "container").agg(pl.col("ContainerHostname").n_unique().alias("replicas"),
+                                                     pl.col("restart").max(), pl.len().alias("rows"))
+    busy = per.filter((pl.col("replicas") == 3) & (pl.col("restart") > 0))
+    assert busy.height > 0, "the tenant has a three-replica deployment whose containers restarted"
+    template, container = busy.row(0)[:2]
+    namespace = rows.filter(pl.col("template") == template)["namespace"][0]
+    assert busy.row(0, named=True)["rows"] >= 6, "one ContainerInventory row per replica and restart"
+
+    inventory = acrlib.collect(**tiny.connection(), progress=False, activity_days=0)
+    aks = inventory.deployments.filter(pl.col("service") == "aks")
+    assert not aks["container"].str.starts_with("k8s_").any()
+    mine = aks.filter((pl.col("namespace") == namespace) & (pl.col("container") == container))
+    workload = tiny_truth["deployments"].filter((pl.col("namespace") == namespace)
+                                                & (pl.col("container") == container))["workload"]
+    assert mine.height == 1 and mine["workload"].to_list() == workload.to_list()
+    assert mine["seen_at"].item() == tiny_truth["deployments"].filter(
+        (pl.col("namespace") == namespace) & (pl.col("container") == container))["seen_at"].item(), "the latest"
+    assert aks.group_by("cluster", "namespace", "workload", "container", "image").len()["len"].max() == 1

@@ -48,3 +48,41 @@ def test_any_text_is_a_reference_or_a_value_error(text):
         return
     assert ref.repository and ref.host and (ref.tag or ref.digest)
     assert parse_image(str(ref)) == ref, "what it prints parses back to itself"
+
+
+# --- Container Insights: the agent's split of an image string, and acrlib's way back ---
+
+from acrlib.collection.deployments import container_name, docker_style  # noqa: E402
+from acrlib.emulator.workloads import agent_image_fields  # noqa: E402
+from acrlib.images import from_container_insights  # noqa: E402
+
+NAME = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
+HOST = st.sampled_from(["contoso.azurecr.io", "mcr.microsoft.com", "docker.io", "127.0.0.1:40441", "myreg:5000",
+                        ""])
+
+
+@given(host=HOST, path=st.lists(NAME, min_size=1, max_size=3), tag=st.one_of(st.none(), NAME),
+       digest=st.booleans())
+def test_what_the_agent_splits_acrlib_puts_back_together(host, path, tag, digest):
+    written = "/".join(([host] if host else []) + path)
+    if tag:
+        written += f":{tag}"
+    if digest:
+        written += f"@{D}"
+    fields = agent_image_fields(written)
+    back = parse_image(from_container_insights(fields["Repository"], fields["Image"], fields["ImageTag"],
+                                               fields["ImageID"] or D))
+    want = parse_image(written)
+    assert (back.host, back.repository) == (want.host, want.repository)
+    if tag:
+        assert back.tag == tag
+    elif digest:
+        assert back.digest == D
+
+
+def test_the_container_is_named_as_in_its_pod_spec():
+    docker = "k8s_api_shop-api-5c7b9d8f6-33c50_shop_" + "f" * 64 + "_2"
+    assert docker_style(docker) == ("api", "shop-api-5c7b9d8f6-33c50", "shop")
+    assert container_name("0b2f6b7c-1f0e-4a53-9d1a-6f43b0b0e7a1/api", docker) == "api"
+    assert container_name(None, docker) == "api", "without its pod row, the Docker-style name says it"
+    assert container_name(None, "api") == "api" and docker_style("k8s_only_three") is None

@@ -133,9 +133,13 @@ def insights_frames(tenant: Tenant, login_servers: dict[str, str]) -> dict[str, 
     for name, rows in zip(INSIGHTS, workloads.container_insights(tenant, login_servers), strict=True):
         df = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame(
             {"time": pl.Series([], dtype=pl.Int64), "_ResourceId": pl.Series([], dtype=pl.String)})
+        # the model's ticks (100 ns) as the tables' datetime columns: TimeGenerated is the agent's CollectionTime
+        times = {"time": "TimeGenerated", "started": "StartedTime", "finished": "FinishedTime"}
+        present = {tick: column for tick, column in times.items() if tick in df.columns}
         frames[name] = df.with_columns(
-            pl.from_epoch(pl.col("time") // 10, time_unit="us").dt.replace_time_zone("UTC").alias("TimeGenerated"),
-            pl.lit(tenant.tenant_id).alias("TenantId"), pl.lit(name).alias("Type")).drop("time")
+            *(pl.from_epoch(pl.col(tick) // 10, time_unit="us").dt.replace_time_zone("UTC").alias(column)
+              for tick, column in present.items()),
+            pl.lit(tenant.tenant_id).alias("TenantId"), pl.lit(name).alias("Type")).drop(*present)
     return frames
 
 
