@@ -1,10 +1,13 @@
 """Azure identities, shared by the collection and the storage of snapshots: the default credential, and a
-synchronous azure-core ``TokenCredential`` presented as an async one."""
+synchronous azure-core ``TokenCredential`` presented as an async one. Every Entra token acrlib is given passes
+through :class:`AsyncCredential`, which hands it to :func:`acrlib.errors.hold` for redaction."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+
+from .errors import hold
 
 
 def default_credential(authority: str | None = None):
@@ -24,8 +27,11 @@ class AsyncCredential:
 
     async def get_token(self, *scopes, **kwargs):
         if self._async:
-            return await self._credential.get_token(*scopes, **kwargs)
-        return await asyncio.to_thread(self._credential.get_token, *scopes, **kwargs)
+            token = await self._credential.get_token(*scopes, **kwargs)
+        else:
+            token = await asyncio.to_thread(self._credential.get_token, *scopes, **kwargs)
+        hold(getattr(token, "token", None))  # whatever its shape, it never shows in a message
+        return token
 
     async def close(self):
         pass

@@ -27,14 +27,39 @@ import re
 _SECRETS = (
     (re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*"), "<redacted token>"),  # a JWT
     (re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]{8,}"), r"\1 <redacted>"),
-    (re.compile(r"(?i)\b(access_token|refresh_token|id_token|client_secret|password|sig|token)"
+    (re.compile(r"(?i)\b(access_token|refresh_token|id_token|client_secret|password|sig|token|accountkey"
+                r"|sharedaccesssignature)"
                 r"(\"?\s*[:=]\s*\"?)[^\"'&\s,;}]{6,}"), r"\1\2<redacted>"),
 )
 
 
+# Every token and secret value acrlib itself holds (Entra access tokens, ACR refresh and access tokens, storage
+# keys and SAS of a connection string), whatever its shape: an opaque token is not a JWT, and a server that
+# echoes it back is caught by value. The newest are kept, a bounded number; values too short to be secrets are not.
+MAX_SECRETS = 4096
+MIN_SECRET_CHARS = 12
+_held: dict[str, None] = {}  # insertion-ordered: the oldest is dropped first
+
+
+def hold(secret: str | None) -> None:
+    """Remember ``secret`` (and its URL-encoded forms) so that :func:`redact` removes it from any text."""
+    from urllib.parse import quote, quote_plus
+
+    if not isinstance(secret, str) or len(secret) < MIN_SECRET_CHARS:
+        return
+    for form in dict.fromkeys((secret, quote(secret, safe=""), quote_plus(secret))):
+        _held.pop(form, None)
+        _held[form] = None
+    while len(_held) > MAX_SECRETS:
+        del _held[next(iter(_held))]
+
+
 def redact(text: str) -> str:
-    """``text`` with anything that looks like a bearer token, a JWT or a secret form field replaced: server
-    messages can echo what they were sent, and they end up in tables, snapshots, logs and reports."""
+    """``text`` without any token or secret value acrlib holds (:func:`hold`), and with anything that looks like
+    a bearer token, a JWT or a secret form field replaced: server messages can echo what they were sent, and
+    they end up in tables, snapshots, logs and reports. The one place redaction happens."""
+    for secret in sorted((s for s in list(_held) if s in text), key=len, reverse=True):
+        text = text.replace(secret, "<redacted secret>")
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)
     return text

@@ -27,7 +27,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import BlobStorageError
+from .errors import BlobStorageError, hold
 
 SCHEMES = ("az://", "abfs://", "abfss://")
 CONNECTION_STRING_ENV = "AZURE_STORAGE_CONNECTION_STRING"
@@ -235,6 +235,19 @@ def _parse(target, *, credential=None) -> Location:
     return Location(target.rstrip("/"), f"{container}/{path}".rstrip("/"), account, fs)
 
 
+SECRET_FIELDS = ("accountkey", "sharedaccesssignature")
+
+
+def _connection_secrets(connection_string: str) -> list[str]:
+    """The secret values of a connection string: its account key and its SAS."""
+    out = []
+    for part in connection_string.split(";"):
+        name, _, value = part.partition("=")
+        if name.strip().lower() in SECRET_FIELDS and value.strip():
+            out.append(value.strip())
+    return out
+
+
 def _connection_account(connection_string: str) -> str | None:
     """The AccountName of a connection string (never its key)."""
     for part in connection_string.split(";"):
@@ -250,6 +263,8 @@ def _filesystem(account: str | None, suffix: str | None, connection_string: str 
     except ImportError:  # pragma: no cover - a dependency
         raise ValueError("storage URLs need the adlfs package (pip install adlfs)") from None
     if connection_string:
+        for secret in _connection_secrets(connection_string):
+            hold(secret)  # a key or SAS a storage error echoes back is redacted by value
         return AzureBlobFileSystem(connection_string=connection_string, skip_instance_cache=True)
     from .credentials import AsyncCredential, default_credential
 

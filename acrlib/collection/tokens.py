@@ -21,7 +21,7 @@ from azure.core.pipeline.policies import AsyncHTTPPolicy
 from azure.core.rest import HttpRequest
 
 from ..clouds import ACR_SCOPE
-from ..errors import TokenError
+from ..errors import TokenError, hold
 from .http import response_error
 
 EXPIRY_MARGIN_S = 300  # renew this long before a token's exp
@@ -101,6 +101,7 @@ class RegistryTokens:
                 body = await self._post(f"{self.base}/oauth2/exchange", [
                     ("grant_type", "access_token"), ("service", self.service), ("access_token", aad)])
                 token = body.get("refresh_token") or ""
+                hold(token)
                 exp = float(jwt_claims(token).get("exp", time.time() + 3600))
                 self._refresh = (token, exp)
             return self._refresh[0]
@@ -142,6 +143,7 @@ class RegistryTokens:
                 return await self._fetch(scopes, renewed=True)
             raise
         token = body.get("access_token") or ""
+        hold(token)
         claims = jwt_claims(token)
         exp = float(claims.get("exp", time.time() + 1200))
         granted = claims.get("access")

@@ -4,6 +4,7 @@ only to the registry's origin, every wait, loop and answer is bounded, and one b
 from __future__ import annotations
 
 import time
+from urllib.parse import quote, quote_plus
 
 import polars as pl
 import pytest
@@ -438,3 +439,65 @@ def test_a_run_command_location_off_arm_gets_no_token():
     assert h.requests_to("other") == []
     assert inv.errors.filter(pl.col("stage") == "deployments")["code"].to_list() == ["BAD_NEXT_LINK"]
     assert inv.deployment_sources.select("name", "status").rows() == [("aks-x", "error")]
+
+
+def test_opaque_tokens_echoed_by_the_token_service_and_the_registry_are_in_no_output(tmp_path, capsys, caplog):
+    """Entra tokens are not always JWTs: every token acrlib holds is redacted by value, whatever its shape."""
+    import logging
+    import secrets
+
+    from azure.core.credentials import AccessToken
+
+    from acrlib.report import run_report
+
+    caplog.set_level(logging.DEBUG, logger="azure")
+    caplog.set_level(logging.DEBUG, logger="acrlib")
+    entra = "EwBwA8l6BAAU" + secrets.token_hex(24)  # the shape of a personal account's token: no dots
+    refresh = "opaque-refresh-" + secrets.token_urlsafe(24)
+    access = "opaque+access/" + secrets.token_hex(20)  # with characters a form or a URL encodes
+
+    class Opaque:
+        def get_token(self, *scopes, **kwargs):
+            return AccessToken(entra, int(time.time()) + 3600)
+
+    with Hostile() as h:
+        async def exchange(request, honest):
+            return web.json_response({"refresh_token": refresh})
+
+        async def token(request, honest):
+            form = await request.post()
+            if any(":web:" in s for s in form.getall("scope", [])):
+                return web.json_response({"errors": [{"code": "UNAUTHORIZED", "message":
+                                                      f"refresh_token {form.get('refresh_token')} is not valid"}]},
+                                         status=401, headers={"X-Echo": str(form.get("refresh_token"))})
+            return web.json_response({"access_token": access})
+
+        async def repository(request, honest):
+            if "app/a" in request.path:
+                sent = request.headers.get("Authorization", "")
+                return web.json_response({"errors": [{"code": "DENIED", "message": f"{sent[7:]} may not read this "
+                                                      f"(also {quote(sent[7:], safe='')})"}]}, status=403,
+                                         headers={"X-Echo": sent})
+            return await honest()
+
+        async def usages(request, honest):
+            sent = request.headers.get("Authorization", "")[7:]
+            return web.json_response({"error": {"code": "AuthorizationFailed", "message": f"{sent} is not allowed"}},
+                                     status=403)
+
+        for name, handler in (("exchange", exchange), ("token", token), ("repository", repository),
+                              ("usages", usages)):
+            h.route(name, handler)
+        inv = acrlib.collect(**{**h.connection(), "credential": Opaque()}, activity_days=0, deployments=False)
+        sent = {hdrs.get("Authorization", "")[7:] for _, _, hdrs in h.requests_to("hostileacr") + h.requests_to("arm")}
+    assert {entra, access} <= sent, "the opaque Entra and access tokens were sent"
+    assert {code for *_, code in errors(inv)} >= {"DENIED", "AuthorizationFailed", "UNAUTHORIZED"}
+    snapshot = inv.to_parquet(tmp_path / "snapshots")
+    html = run_report(source=str(snapshot), out=tmp_path / "report",
+                      parameters={"activity_days": 0, "deployments": False, "layers": False})
+    outputs = [repr(inv), str(inv.errors.to_dicts()), caplog.text, capsys.readouterr().out, html.read_text()]
+    outputs += [f.read_bytes().decode("latin-1") for f in snapshot.iterdir()]
+    outputs.append(html.with_suffix(".ipynb").read_text())
+    for secret in (entra, refresh, access, quote(access, safe=""), quote_plus(access)):
+        assert not any(secret in text for text in outputs), "a token reached an output"
+    assert sum("<redacted" in m for m in inv.errors["message"]) >= 3
