@@ -145,20 +145,20 @@ def _report(args: argparse.Namespace) -> int:
         if e.html is None:
             raise
         print(e.html)
-        _publish(e.html, publish)
+        _publish(e.html, publish, args.publish_notebook)
         print(f"acrlib report: {len(e.sections)} section(s) failed: {', '.join(map(printable, e.sections))}; "
               f"each shows an error box in the report ({printable(e)})", file=sys.stderr)
         return 1
     print(html)
-    _publish(html, publish)
+    _publish(html, publish, args.publish_notebook)
     return 0
 
 
-def _publish(html, url) -> None:
+def _publish(html, url, notebook: bool) -> None:
     if url:
         from acrlib import report
 
-        print(report.publish(html, url))
+        print(report.publish(html, url, notebook=notebook))
 
 
 def _on(flag: bool) -> str:
@@ -210,8 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="output folder (default reports/), or an az:// / abfs:// URL: made in reports/, then "
                           "published there (as --publish)")
     rep.add_argument("--publish", metavar="URL",
-                     help="also upload the HTML (text/html) and the executed notebook to this az:// or abfs:// "
-                          "folder, e.g. az://$web/acr for the storage account's static website; prints the address")
+                     help="also upload the HTML (text/html) to this az:// or abfs:// folder, e.g. az://$web/acr "
+                          "for the storage account's static website; prints the address")
+    rep.add_argument("--publish-notebook", action="store_true",
+                     help="also publish the executed notebook beside the HTML (it holds tracebacks and local paths; "
+                          "off by default: $web is public)")
     rep.add_argument("--timeout", type=positive_seconds, default=1800, help="seconds a cell may run (default 1800)")
     rep.add_argument("--notebook", help="run this copy of the report notebook instead of acrlib's own")
     rep.add_argument("--list-parameters", action="store_true",

@@ -90,10 +90,11 @@ class Location:
         """The HTTPS address of this blob (or, for a local location, its path)."""
         if not self.remote:
             return self.path
-        from urllib.parse import quote
+        from urllib.parse import quote, urlsplit
 
         base = getattr(self.fs, "account_url", None) or self.fs.service_client.url
-        return f"{base.rstrip('/')}/{quote(self.path, safe='/$')}"
+        parts = urlsplit(base)  # a connection string's SAS rides in the service URL's query: never shown
+        return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}/{quote(self.path, safe='/$')}"
 
     def public(self) -> Path | str:
         """What acrlib's API hands back for this location: a ``Path`` when local, else the URL."""

@@ -1,12 +1,17 @@
 """Shell commands that carry out a plan, for a person to read and run: acrlib itself never deletes anything.
 
-Every value in a command is quoted for its shell (``shlex.quote`` for bash, single quotes with doubled quotes for
-PowerShell), so a name or filter holding ``$(...)``, backticks or ``;`` runs nothing when a command is pasted.
+Every value in a command is quoted for its shell, always (``shlex.quote`` for bash; for PowerShell single quotes,
+with every character PowerShell takes for a single quote doubled: ``'`` and U+2018 to U+201B), so a name or
+filter holding ``$(...)``, backticks, ``;`` or a leading ``--`` runs nothing when a command is pasted. Names that
+ACR itself would never accept (the OCI distribution grammar of repositories, tags and digests; registry names of
+5-50 letters and digits) are refused with a ``ValueError`` naming them: they can only come from a broken or
+hostile server.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shlex
 
 import polars as pl
@@ -15,6 +20,15 @@ from ..inventory import Inventory
 from .purge import rules
 
 SHELLS = ("bash", "pwsh")
+# What ACR accepts (the OCI distribution spec's grammar; ACR's registry names): anything else is refused.
+REGISTRY_NAME = re.compile(r"[a-zA-Z0-9]{5,50}")
+REPOSITORY_NAME = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*")
+TAG_NAME = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
+DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
+# Characters PowerShell reads as a single quote inside a single-quoted string (doubling escapes each).
+PWSH_QUOTES = "'\u2018\u2019\u201a\u201b"
+# Control characters (line breaks among them) that would end a comment line of a script.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def purge_commands(inv: Inventory, filters=(".*:.*",), ago: str = "30d", keep: int = 0, untagged: bool = True,
@@ -48,7 +62,20 @@ def purge_commands(inv: Inventory, filters=(".*:.*",), ago: str = "30d", keep: i
 
 
 def _pwsh(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+    return "'" + re.sub(f"([{PWSH_QUOTES}])", r"\1\1", value) + "'"
+
+
+def _checked(kind: str, pattern: re.Pattern, value) -> str:
+    """``value`` when ACR could hold it as a ``kind``, else a ``ValueError`` naming it."""
+    if not isinstance(value, str) or len(value) > 255 or not pattern.fullmatch(value):
+        raise ValueError(f"the plan names a {kind} ACR would never accept ({value!r}): it came from a broken or "
+                         "hostile server; no script is written for it")
+    return value
+
+
+def _comment(text: str) -> str:
+    """Text for a comment line: control characters (a line break would end the comment) as '?'."""
+    return _CONTROL.sub("?", text)
 
 
 def delete_script(plan: pl.DataFrame, *, shell: str = "bash", dry_run: bool = False) -> str:
@@ -75,7 +102,7 @@ def delete_script(plan: pl.DataFrame, *, shell: str = "bash", dry_run: bool = Fa
              f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"]
     parameters = getattr(plan, "parameters", None)
     if parameters:
-        lines += ["# plan: " + ", ".join(f"{k}={v}" for k, v in parameters.items() if v is not None)]
+        lines += [_comment("# plan: " + ", ".join(f"{k}={v}" for k, v in parameters.items() if v is not None))]
     else:
         lines += ["# plan: parameters unknown (a frame derived from a plan)"]
     image_bytes = int(delete["size_bytes"].fill_null(0).sum() + cascade["size_bytes"].fill_null(0).sum())
@@ -85,16 +112,26 @@ def delete_script(plan: pl.DataFrame, *, shell: str = "bash", dry_run: bool = Fa
               f"# {spared.height} deletions spared by the plan's protections (keep, skip): not in this script"]
     lines += ["set -euo pipefail"] if shell == "bash" else ["$ErrorActionPreference = 'Stop'"]
 
-    def command(verb: str, *args: str) -> str:
-        """``az acr repository VERB ...``; options (``--name``) as they are, every value quoted."""
-        line = " ".join(["az", "acr", "repository", verb, *(a if a.startswith("--") else quote(a) for a in args)])
+    def command(verb: str, options: list[tuple[str, str | None]]) -> str:
+        """``az acr repository VERB --option value ...``: the options are acrlib's own, every value quoted."""
+        words = ["az", "acr", "repository", verb]
+        for option, value in options:
+            words += [option] if value is None else [option, quote(value)]
+        line = " ".join(words)
         echo = "echo" if shell == "bash" else "Write-Output"
         if dry_run:
             return f"{echo} {quote('would run: ' + line)}"
         return line if shell == "bash" else f"{line}; if ($LASTEXITCODE -ne 0) {{ exit $LASTEXITCODE }}"
 
+    def names(registry, repository) -> tuple[str, str]:
+        return _checked("registry name", REGISTRY_NAME, registry), _checked("repository", REPOSITORY_NAME, repository)
+
     for registry, repository, tag in untag.select("registry", "repository", "tag").iter_rows():
-        lines.append(command("untag", "--name", registry, "--image", f"{repository}:{tag}"))
+        registry, repository = names(registry, repository)
+        image = f"{repository}:{_checked('tag', TAG_NAME, tag)}"
+        lines.append(command("untag", [("--name", registry), ("--image", image)]))
     for registry, repository, digest in delete.select("registry", "repository", "digest").iter_rows():
-        lines.append(command("delete", "--name", registry, "--image", f"{repository}@{digest}", "--yes"))
+        registry, repository = names(registry, repository)
+        image = f"{repository}@{_checked('digest', DIGEST, digest)}"
+        lines.append(command("delete", [("--name", registry), ("--image", image), ("--yes", None)]))
     return "\n".join(lines) + "\n"

@@ -290,11 +290,13 @@ HTML_TYPE = "text/html; charset=utf-8"
 NOTEBOOK_TYPE = "application/x-ipynb+json"
 
 
-def publish(html: str | os.PathLike, url, *, credential=None) -> str:
-    """Upload the exported ``html`` (content type ``text/html``) and its executed notebook beside it to the
-    folder ``url`` (``az://CONTAINER/PATH`` or ``abfs://...``; e.g. a storage account's static website, the
-    ``$web`` container). Returns the HTTPS address of the HTML; :class:`~acrlib.errors.BlobStorageError` naming the
-    URL and the missing permission when the upload is refused."""
+def publish(html: str | os.PathLike, url, *, credential=None, notebook: bool = False) -> str:
+    """Upload the exported ``html`` (content type ``text/html``) to the folder ``url`` (``az://CONTAINER/PATH``,
+    ``abfs://...`` or its parsed :class:`~acrlib.locations.Location`; e.g. a storage account's static website, the
+    ``$web`` container, which anyone can read). ``notebook``: also upload the executed notebook beside it (it
+    holds full tracebacks and local paths: only when asked). Returns the HTTPS address of the HTML, without any
+    query string; :class:`~acrlib.errors.BlobStorageError` naming the URL and the missing permission when the
+    upload is refused."""
     from .. import locations
 
     html = Path(html)
@@ -303,7 +305,7 @@ def publish(html: str | os.PathLike, url, *, credential=None) -> str:
         raise ValueError(f"publish needs an az:// or abfs:// URL, not {url!r} (a local --out already is the copy)")
     folder.check_container()
     executed = html.with_suffix(".ipynb")
-    if executed.exists():
+    if notebook and executed.exists():
         (folder / executed.name).write_bytes(executed.read_bytes(), content_type=NOTEBOOK_TYPE)
     target = folder / html.name
     target.write_bytes(html.read_bytes(), content_type=HTML_TYPE)  # last: the page never links a missing file

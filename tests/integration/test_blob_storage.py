@@ -161,3 +161,22 @@ def test_the_cli_collects_into_blob_storage_and_keeps_a_refused_snapshot(storage
                                                    "devstoreaccount1 refused the credential"), done.stderr
     kept = acrlib.history(tmp_path / "acrlib-snapshots")  # nothing lost
     assert len(kept) == 1 and kept.latest().manifests.height
+
+
+def test_a_published_address_never_carries_the_sas_of_a_connection_string(storage, tmp_path, monkeypatch):
+    from azure.storage.blob import AccountSasPermissions, ResourceTypes, generate_account_sas
+    from azurite import ACCOUNT, KEY
+
+    from acrlib.report import publish
+
+    sas = generate_account_sas(ACCOUNT, KEY, ResourceTypes(service=True, container=True, object=True),
+                               AccountSasPermissions(read=True, write=True, list=True, create=True),
+                               expiry=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING",
+                       f"BlobEndpoint={storage.server.endpoint};SharedAccessSignature={sas}")
+    html = tmp_path / "acr_report.html"
+    html.write_text("<html>report</html>")
+    address = publish(html, storage.url("site"))
+    assert address == f"{storage.server.endpoint}/{storage.url('site').removeprefix('az://')}/acr_report.html"
+    assert "?" not in address and "sig=" not in address
+    assert storage.client.get_blob_client("site/acr_report.html").download_blob().readall() == html.read_bytes()

@@ -218,6 +218,9 @@ def test_scheduled_runs_keep_their_history_in_blob_storage_and_publish_the_html(
     blob = storage.client.get_blob_client("site/acr_report.html")
     assert blob.get_blob_properties().content_settings.content_type.startswith("text/html")
     assert blob.download_blob().readall() == local.read_bytes()
+    assert not storage.client.get_blob_client("site/acr_report.ipynb").exists(), (
+        "$web is public: the executed notebook (tracebacks, local paths) is published only when asked")
+    report.publish(local, storage.url("site"), notebook=True)
     executed = storage.client.get_blob_client("site/acr_report.ipynb").download_blob().readall()
     assert nbformat.reads(executed.decode(), as_version=4).cells
 

@@ -13,8 +13,8 @@ from inventory_builder import Build
 from acrlib.analysis.commands import delete_script
 from acrlib.analysis.purge import purge_plan
 
-HOSTILE_REPO = "team/$(touch pwned)"
-HOSTILE_TAG = "v1;touch`pwned2`"
+HOSTILE_REPO = "team/app__x.y-z"  # valid names, with every separator the grammar allows
+HOSTILE_TAG = "v1_rc.2-final"
 
 
 def hostile_plan():
@@ -74,14 +74,28 @@ def test_bash_runs_exactly_these_commands_and_nothing_a_name_smuggles_in(tmp_pat
 def test_powershell_quotes_with_single_quotes_and_checks_each_exit_code():
     b = Build()
     b.logs()
-    b.manifest("team/it's", "d1", days=200, tags=["v'1"])
+    b.manifest("team/its", "d1", days=200, tags=["v_1"])
     script = delete_script(purge_plan(b.build(), ago="30d"), shell="pwsh")
     commands = lines(script)
-    assert commands[0] == ("az acr repository untag --name 'contosoacr' --image 'team/it''s:v''1'; "
+    assert commands[0] == ("az acr repository untag --name 'contosoacr' --image 'team/its:v_1'; "
                            "if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }")
     assert "$ErrorActionPreference = 'Stop'" in script and script.startswith("#Requires -Version 7")
     dry = lines(delete_script(purge_plan(b.build(), ago="30d"), shell="pwsh", dry_run=True))
     assert dry[0].startswith("Write-Output 'would run: az acr repository untag --name ''contosoacr''")
+
+
+@pytest.mark.parametrize(("column", "value"), [
+    ("repository", "team/$(touch pwned)"), ("repository", "--x$(touch f)"), ("tag", "t;touch f"),
+    ("tag", "--force"), ("registry", "--name"), ("digest", "sha256:x y"), ("tag", "a\nrm -rf /"),
+])
+def test_names_acr_would_never_accept_are_refused_by_name(column, value):
+    plan = pl.DataFrame([{"registry": "contosoacr", "repository": "app", "tag": "v1", "digest": "sha256:" + "a" * 64,
+                          "action": "delete_tag" if column != "digest" else "delete_manifest", "size_bytes": 1,
+                          column: value}])
+    for shell in ("bash", "pwsh"):
+        with pytest.raises(ValueError, match="ACR would never accept") as refused:
+            delete_script(plan, shell=shell)
+        assert repr(value) in str(refused.value)
 
 
 def test_a_derived_frame_says_its_parameters_are_unknown_and_bad_input_is_refused():
