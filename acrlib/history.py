@@ -16,13 +16,15 @@ class History:
 
     def __init__(self, root: str | os.PathLike, *, credential=None):
         self.root = snapshots.root_of(root, credential=credential)
-        self._found(snapshots.find(self.root))
+        self.skipped: list[str] = []  # folders whose record could not be read: left out, one line each
+        self._found(snapshots.find(self.root, skipped=self.skipped))
 
     @classmethod
     def of(cls, opened: snapshots.Opened) -> History:
         """The history of snapshots already found (no listing, no record read again)."""
         history = cls.__new__(cls)
         history.root = opened.root
+        history.skipped = list(opened.skipped)
         history._found(opened.found)
         return history
 

@@ -34,8 +34,11 @@ CONNECTION_STRING_ENV = "AZURE_STORAGE_CONNECTION_STRING"
 ACCOUNT_ENV = "AZURE_STORAGE_ACCOUNT_NAME"
 _ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
 _CONTAINER = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$|^\$web$|^\$root$")
-# abfs host: ACCOUNT.dfs.core.windows.net or ACCOUNT.blob.core.windows.net (and the other clouds' suffixes)
-_HOST = re.compile(r"^(?P<account>[^.]+)\.(?:dfs|blob)\.(?P<suffix>core\.[a-z0-9.-]+)$")
+# abfs host: ACCOUNT.dfs.core.windows.net or ACCOUNT.blob.core.windows.net, or another cloud's own suffix; nothing
+# else receives a token (an emulator is reached through a connection string's BlobEndpoint instead)
+STORAGE_SUFFIXES = ("core.windows.net", "core.chinacloudapi.cn", "core.usgovcloudapi.net")
+_HOST = re.compile(r"^(?P<account>[a-z0-9]+)\.(?:dfs|blob)\.(?P<suffix>"
+                   + "|".join(re.escape(s) for s in STORAGE_SUFFIXES) + r")$")
 ROLE = "Storage Blob Data Contributor"
 
 
@@ -131,6 +134,7 @@ class Location:
             path = Path(self.path)
             return [(p.name, p.is_dir()) for p in path.iterdir()] if path.is_dir() else []
         try:
+            self.fs.invalidate_cache(self.path)  # adlfs may answer from a listing cached before this run's writes
             entries = self._call("list", self.fs.ls, self.path, detail=True, refresh=True)
         except FileNotFoundError:
             self.check_container()
@@ -185,8 +189,17 @@ class Location:
             else:
                 path.unlink(missing_ok=True)
             return
-        with contextlib.suppress(FileNotFoundError):
-            self._call("write", self.fs.rm, self.path, recursive=True)
+        # file by file, each named exactly and under this prefix: fsspec's rm() expands glob characters, and a
+        # planted name ('snapshot=**Z') must never reach beyond itself
+        prefix = self.path.rstrip("/")
+        try:
+            files = self._call("list", self.fs.find, prefix)
+        except FileNotFoundError:
+            return
+        for name in files:
+            if name == prefix or name.startswith(prefix + "/"):
+                with contextlib.suppress(FileNotFoundError):
+                    self._call("write", self.fs.rm_file, name)
 
 
 def _parse(target, *, credential=None) -> Location:
@@ -207,12 +220,18 @@ def _parse(target, *, credential=None) -> Location:
     scheme, rest = target.split("://", 1)
     authority, _, path = rest.partition("/")
     path = path.strip("/")
+    from urllib.parse import unquote
+
+    if "\\" in path or any(unquote(part) in (".", "..") for part in path.split("/")):
+        raise ValueError(f"{target}: '.' and '..' (or their encoded forms) are not allowed in a storage path: the "
+                         "client would resolve them into another folder or container")
     account, suffix = None, None
     if "@" in authority:
         container, host = authority.split("@", 1)
         match = _HOST.match(host.lower())
         if not match:
-            raise ValueError(f"{target}: {host!r} is not a storage account host (ACCOUNT.dfs.core.windows.net)")
+            raise ValueError(f"{target}: {host!r} is not a storage account host (ACCOUNT.dfs.core.windows.net, "
+                             f"or ACCOUNT.blob.<suffix> of {', '.join(STORAGE_SUFFIXES)})")
         account, suffix = match["account"], match["suffix"]
     else:
         container = authority
@@ -230,6 +249,11 @@ def _parse(target, *, credential=None) -> Location:
     if account is not None and not _ACCOUNT.match(account):
         raise ValueError(f"{target}: {account!r} is not a valid storage account name (3-24 lowercase letters and "
                          "digits)")
+    if connection_string and account is not None:
+        theirs = _connection_account(connection_string)
+        if theirs is not None and theirs.lower() != account.lower():
+            raise ValueError(f"{target}: names storage account {account!r}, but {CONNECTION_STRING_ENV} signs in to "
+                             f"{theirs!r}: unset it, or name that account")
     fs = _filesystem(account, suffix, connection_string, credential)
     if connection_string and account is None:
         account = _connection_account(connection_string)

@@ -182,7 +182,8 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         _c("name", pl.String(), "its name"),
         _c("service", pl.String(), "aks, containerapp, containerapp-job, aci, appservice or functions"),
         _c("status", pl.String(), "ok, pods-unknown (a cluster without Container Insights or the run command), "
-                                  "no-access or error"),
+                                  "rows-unreadable (some Container Insights rows could not be read), no-access or "
+                                  "error; a purge plan warns of every AKS cluster that is not ok"),
         _c("source", pl.String(), "where its images were read"),
         _c("message", pl.String(), "what the status means"),
     ),

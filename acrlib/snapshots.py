@@ -20,6 +20,7 @@ import datetime as dt
 import io
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -33,6 +34,10 @@ from .errors import BlobStorageError, SnapshotError
 
 META_FILE = "inventory.json"
 PREFIX = "snapshot="
+# The exact names acrlib gives a snapshot folder, and a local writer's temporary folder: the leftover cleanup
+# deletes nothing else (a planted name such as 'snapshot=**Z' is never handed to anything that globs).
+FOLDER_NAME = re.compile(r"snapshot=\d{8}T\d{12}Z")
+TEMP_NAME = re.compile(r"\.snapshot=\d{8}T\d{12}Z\.tmp-[0-9a-f]{8}")
 SCHEMA_VERSION = 1
 LEFTOVER_AGE_S = 3600
 
@@ -134,9 +139,9 @@ def remove_leftovers(root: Place, older_than_s: float | None = None) -> list[str
             continue
         leftover = root / name
         if root.remote:
-            if not name.startswith(PREFIX) or (leftover / META_FILE).is_file():
+            if not FOLDER_NAME.fullmatch(name) or (leftover / META_FILE).is_file():
                 continue
-        elif not (name.startswith(f".{PREFIX}") and ".tmp-" in name):
+        elif not TEMP_NAME.fullmatch(name):
             continue
         written = leftover.modified()
         if written is not None and time.time() - written > older_than_s:
@@ -152,11 +157,12 @@ def _record(where: locations.Location) -> dict | None:
     record = where / META_FILE
     try:
         meta = json.loads(record.read_bytes())
-        dt.datetime.fromisoformat(meta["collected_at"])
+        if not dt.datetime.fromisoformat(meta["collected_at"]).tzinfo:
+            raise ValueError(f"collected_at {meta['collected_at']!r} has no time zone")
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise SnapshotError(f"{record} is not a readable acrlib snapshot record: {e}") from None
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
+        raise SnapshotError(f"{record} is not a readable acrlib snapshot record: {str(e)[:200]}") from None
     return meta
 
 
@@ -164,10 +170,13 @@ def is_snapshot(path: Place) -> bool:
     return (locations.Location.of(path) / META_FILE).is_file()
 
 
-def find(root: Place, *, credential=None, known: Snapshot | None = None) -> list[Snapshot]:
+def find(root: Place, *, credential=None, known: Snapshot | None = None,
+         skipped: list[str] | None = None) -> list[Snapshot]:
     """Complete snapshots under ``root``, oldest first by the collection time each records (temporary folders,
     and prefixes whose ``inventory.json`` is not written yet, are ignored). ``known``: a snapshot of this root
-    whose record was read already (it is not read again)."""
+    whose record was read already (it is not read again). A folder whose record cannot be read (not JSON, no
+    time zone, planted or broken) is left out, never the history: a line saying which and why is added to
+    ``skipped`` when given."""
     root = locations.Location.of(root, credential=credential)
     found = []
     for name, is_dir in root.children():
@@ -175,7 +184,14 @@ def find(root: Place, *, credential=None, known: Snapshot | None = None) -> list
             continue
         if known is not None and (root / name).url == known.location.url:
             found.append(known)
-        elif (record := _record(root / name)) is not None:
+            continue
+        try:
+            record = _record(root / name)
+        except SnapshotError as e:
+            if skipped is not None:
+                skipped.append(f"{e}; skipped")
+            continue
+        if record is not None:
             found.append(Snapshot.of(root / name, record))
     return sorted(found, key=lambda s: s.collected_at)
 
@@ -189,6 +205,7 @@ class Opened:
     root: locations.Location
     found: list[Snapshot]
     chosen: Snapshot
+    skipped: tuple[str, ...] = ()  # folders under the root whose record could not be read (see find)
 
 
 def open_snapshots(path: Place, *, credential=None) -> Opened:
@@ -196,16 +213,17 @@ def open_snapshots(path: Place, *, credential=None) -> Opened:
     holds none."""
     where = locations.Location.of(path, credential=credential)
     record = _record(where)
+    skipped: list[str] = []
     if record is not None:
         chosen = Snapshot.of(where, record)
         root = where.parent
-        return Opened(root, find(root, known=chosen), chosen)
+        return Opened(root, find(root, known=chosen, skipped=skipped), chosen, tuple(skipped))
     if not where.remote and not where.exists():
         raise FileNotFoundError(f"no snapshot at {where}")
-    found = find(where)
+    found = find(where, skipped=skipped)
     if not found:
         raise FileNotFoundError(f"{where} holds no acrlib snapshot ({META_FILE} or {PREFIX}* folders)")
-    return Opened(where, found, found[-1])
+    return Opened(where, found, found[-1], tuple(skipped))
 
 
 def locate(path: Place, *, credential=None) -> Snapshot:
@@ -242,6 +260,9 @@ def read(snapshot: Snapshot) -> tuple[dict[str, pl.DataFrame], dict]:
     counts = meta.get("tables")
     if not isinstance(counts, dict):
         raise SnapshotError(f"{snapshot.location / META_FILE} records no table row counts")
+    for name, count in counts.items():
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise SnapshotError(f"{snapshot.location / META_FILE} records {count!r} rows for {name}: not a row count")
     tables = {}
     for name in schema.TABLES:
         file = snapshot.file(name)
@@ -274,7 +295,11 @@ def _checked(file: locations.Location, name: str, count: int) -> pl.DataFrame:
     if foreign or keyless:
         raise SnapshotError(f"{file} is not a {name} table (columns {foreign[:4] or keyless[:4]} do not fit): "
                             "is it another table's file?")
-    return df
+    try:
+        return schema.conform(name, df)
+    except Exception as e:  # a column of a type that cannot be the table's (polars' errors vary)
+        raise SnapshotError(f"{file} has a column of the wrong type for the {name} table: "
+                            f"{str(e).splitlines()[0][:200]}") from None
 
 
 def scan(snapshots: list[Snapshot], table: str) -> pl.LazyFrame:

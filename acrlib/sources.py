@@ -19,10 +19,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import locations, snapshots
+import polars as pl
+
+from . import locations, schema, snapshots
 from .collection import collect
 from .collection.options import check_filters
-from .errors import BlobStorageError
+from .errors import BlobStorageError, redact
 from .history import History
 from .inventory import HISTORY_ERROR, Inventory
 
@@ -168,7 +170,10 @@ def load_with_history(source: str | Source, *, history: str | None = None, weeks
         return _from_emulator(source, weeks, history, seed, subscriptions=subscriptions, registries=registries,
                               progress=progress, **collect_args)
     opened = snapshots.open_snapshots(source.location)  # each inventory.json read once
-    return Inventory.from_snapshot(opened.chosen), History.of(opened)
+    inventory = Inventory.from_snapshot(opened.chosen)
+    history = History.of(opened)
+    _skipped(inventory, history)
+    return inventory, history
 
 
 def _join(inventory: Inventory, history: locations.Location, failure: BlobStorageError | None) -> History | None:
@@ -178,14 +183,25 @@ def _join(inventory: Inventory, history: locations.Location, failure: BlobStorag
     if failure is None:
         try:
             inventory.to_parquet(history)
-            return History(history)
+            return _skipped(inventory, History(history))
         except BlobStorageError as e:
             failure = e
     inventory.metadata[HISTORY_ERROR] = str(failure)
     try:  # a reader role can still show the trends so far
-        return History(history)
+        return _skipped(inventory, History(history))
     except (BlobStorageError, FileNotFoundError):  # unreadable, or no snapshot yet
         return None
+
+
+def _skipped(inventory: Inventory, history: History) -> History:
+    """Report the history's folders that could not be read (left out of it) as warning rows of ``inventory``'s
+    ``errors`` (stage ``history``): a planted or broken folder costs itself, never the run."""
+    if history.skipped:
+        now = dt.datetime.now(dt.UTC)
+        rows = [{"registry": None, "repository": None, "stage": "history", "http_status": None,
+                 "code": "SKIPPED_SNAPSHOT", "message": redact(line)[:1000], "at": now} for line in history.skipped]
+        inventory.errors = schema.sort("errors", pl.concat([inventory.errors, schema.frame("errors", rows)]))
+    return history
 
 
 def latest_usable(root) -> locations.Location | None:

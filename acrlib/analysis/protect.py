@@ -125,10 +125,13 @@ def running(inv: Inventory) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 def in_use(inv: Inventory, plan: pl.DataFrame) -> pl.DataFrame:
     """Keep what a deployment runs or names (by digest, or through a tag it names), with its relations. When
-    some clusters' pods are unknown, every deletion's reason says so."""
+    some clusters' pods are unknown (their source's status is not ``ok``), every deletion's reason says so."""
     digests, tags = running(inv)
     plan = apply(plan, closure(inv, digests), tags, pl.DataFrame(schema={"registry": pl.String, "reason": pl.String}))
-    unknown = inv.deployment_sources.filter(pl.col("status") == "pods-unknown")["name"].to_list()
+    # an AKS cluster whose pods were not read (no Container Insights, a workspace that refused, rows that could
+    # not be read): anything may run there
+    unknown = inv.deployment_sources.filter((pl.col("service") == "aks") & (pl.col("status") != "ok"))[
+        "name"].to_list()
     if unknown:
         note = (f"; the pods of {len(unknown)} AKS cluster{'s' if len(unknown) > 1 else ''} are unknown "
                 f"({', '.join(sorted(unknown)[:5])}): one of them may run it")

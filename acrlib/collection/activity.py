@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import re
 from dataclasses import dataclass, field
 
@@ -28,16 +27,14 @@ import polars as pl
 from .. import schema
 from ..errors import RequestFailed, redact
 from .discovery import Arm
-from .logs import LogAnalytics, kql_string
-from .parse import typed
+from .logs import LogAnalytics, kql_string, table_rows
+from .parse import json_value, typed
 
 DIAGNOSTIC_SETTINGS_API = "2021-05-01-preview"
 CATEGORY = "ContainerRegistryRepositoryEvents"
 CATEGORY_GROUPS = ("allLogs", "audit")
 MAX_SPLITS = 6  # halvings of the time window before a part that still fails becomes an error row (1/64)
 IDENTITY_SET = 1000  # identities the server keeps per registry, repository, digest and tag
-SUMMARY_COLUMNS = ["ResourceId", "Repository", "Digest", "Tag", "Pulls", "Pushes", "FirstPull", "LastPull", "LastPush",
-                   "Identities", "FirstEvent"]
 OK_PULL = 'OperationName =~ "Pull" and ResultDescription startswith "2"'
 OK_PUSH = 'OperationName =~ "Push" and ResultDescription startswith "2"'
 ENABLE = ("send ContainerRegistryRepositoryEvents (or the allLogs group) to a Log Analytics workspace in "
@@ -93,10 +90,12 @@ def classify(source: Source, settings: list) -> None:
         rank = 0 if sends and workspace and destination == "Dedicated" else 1 if sends and workspace else \
             2 if workspace else 3
         candidates.append((rank, typed(setting.get("name"), str) or "", workspace, destination))
-    if not candidates or min(candidates)[0] == 3:
+    # the best setting: by rank, then name; None sorts first (two settings may share a name)
+    best = min(candidates, key=lambda c: (c[0], c[1], c[2] or "", c[3] or "")) if candidates else None
+    if best is None or best[0] == 3:
         source.status, source.message = "not-configured", f"no diagnostic setting sends logs to a workspace: {ENABLE}"
         return
-    rank, name, workspace, destination = min(candidates)
+    rank, name, workspace, destination = best
     source.diagnostic_setting, source.workspace_id, source.destination_type = name, workspace, destination
     if rank == 0:
         source.status = "ok"
@@ -141,7 +140,7 @@ class ActivityReader:
 
     async def read(self, rows: list[dict]) -> list[Source]:
         sources = [Source(r["registry"], r["id"]) for r in rows]
-        await asyncio.gather(*(self._settings(s) for s in sources))
+        await asyncio.gather(*(self._guarded(self._settings(s), [s]) for s in sources))
         by_workspace: dict[str, list[Source]] = {}
         for s in sources:
             if s.status == "ok":
@@ -192,7 +191,14 @@ class ActivityReader:
         by_id = {s.resource_id.lower(): s for s in sources}
         outcome = await self.logs.query(workspace, activity_query(list(by_id)), window.since, window.until)
         if outcome.table is not None:
-            self.results.rows.append(summary_frame(outcome.table.columns, outcome.table.rows))
+            rows, bad = table_rows(outcome.table)
+            frame, unreadable = summary_frame(rows)
+            self.results.rows.append(frame)
+            if bad + unreadable:  # those rows are left out: said where the activity shows, and as an error row
+                note = f"{bad + unreadable} rows of the pull summary could not be read and are left out"
+                for s in sources:
+                    s.message = f"{s.message}; {note}" if s.message else note
+                self.error(None, "INVALID_ROWS", f"workspace {workspace.resource_id}: {note}")
             return
         if not outcome.split:
             if outcome.denied:
@@ -213,30 +219,37 @@ class ActivityReader:
                        "missing", outcome.status)
 
 
-def summary_frame(columns: list[str], rows: list) -> pl.DataFrame:
-    """The summary's rows as a frame, every cell type-checked. Dynamic values come as JSON text (or, from other
-    clients, as lists)."""
-    index = {name: i for i, name in enumerate(columns)}
-    out = []
+def summary_frame(rows: list[dict]) -> tuple[pl.DataFrame, int]:
+    """The summary's rows (dicts by column) as a frame, every cell type-checked, and how many rows could not be
+    read (left out). Dynamic values come as JSON text (or, from other clients, as lists)."""
+    out, bad = [], 0
     for row in rows:
-        identities = row[index["Identities"]]
-        if isinstance(identities, str):
-            try:
-                identities = json.loads(identities)
-            except ValueError:
-                identities = []
-        out.append((
-            typed(row[index["ResourceId"]], str) or "", typed(row[index["Repository"]], str) or "",
-            typed(row[index["Digest"]], str) or "", typed(row[index["Tag"]], str) or "",
-            typed(row[index["Pulls"]], int) or 0, typed(row[index["Pushes"]], int) or 0,
-            _time(row[index["FirstPull"]]), _time(row[index["LastPull"]]), _time(row[index["LastPush"]]),
-            [i for i in identities if isinstance(i, str)] if isinstance(identities, list) else [],
-            _time(row[index["FirstEvent"]]),
-        ))
+        try:
+            wrong = [k for k in ("ResourceId", "Repository") if not isinstance(row.get(k), str)]
+            wrong += [k for k in ("Digest", "Tag") if row.get(k) is not None and not isinstance(row.get(k), str)]
+            wrong += [k for k in ("Pulls", "Pushes") if row.get(k) is not None and typed(row.get(k), int) is None]
+            if wrong:
+                raise ValueError(f"{', '.join(wrong)} of the wrong type")
+            identities = row.get("Identities")
+            if isinstance(identities, str):
+                try:
+                    identities = json_value(identities)
+                except ValueError:
+                    identities = []
+            out.append((
+                typed(row.get("ResourceId"), str) or "", typed(row.get("Repository"), str) or "",
+                typed(row.get("Digest"), str) or "", typed(row.get("Tag"), str) or "",
+                typed(row.get("Pulls"), int) or 0, typed(row.get("Pushes"), int) or 0,
+                _time(row.get("FirstPull")), _time(row.get("LastPull")), _time(row.get("LastPush")),
+                [i for i in identities if isinstance(i, str)] if isinstance(identities, list) else [],
+                _time(row.get("FirstEvent")),
+            ))
+        except Exception:  # one row, whatever is wrong with it
+            bad += 1
     return pl.DataFrame(out, schema={
         "resource_id": pl.String, "repository": pl.String, "digest": pl.String, "tag": pl.String, "pulls": pl.Int64,
         "pushes": pl.Int64, "first_pull": schema.TIME, "last_pull": schema.TIME, "last_push": schema.TIME,
-        "identities": pl.List(pl.String), "first_event": schema.TIME}, orient="row")
+        "identities": pl.List(pl.String), "first_event": schema.TIME}, orient="row"), bad
 
 
 def _time(value) -> dt.datetime | None:
@@ -256,7 +269,7 @@ def tables(sources: list[Source], results: Results, registries: pl.DataFrame, ta
     """The ``activity`` and ``activity_sources`` tables. A pull that names only a tag counts for the digest the
     tag points at in this inventory (``resolved_from_tag``)."""
     ids = registries.select(pl.col("id").str.to_lowercase().alias("resource_id"), "registry")
-    raw = pl.concat(results.rows) if results.rows else summary_frame(SUMMARY_COLUMNS, [])
+    raw = pl.concat(results.rows) if results.rows else summary_frame([])[0]
     raw = raw.join(ids, on="resource_id", how="inner")
     first_event = dict(raw.group_by("registry").agg(pl.col("first_event").min()).iter_rows())
     for source in sources:

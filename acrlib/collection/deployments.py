@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 from email.utils import parsedate_to_datetime
 
 import polars as pl
@@ -28,10 +27,10 @@ import polars as pl
 from .. import schema
 from ..errors import RequestFailed, redact
 from ..images import from_container_insights, parse_image
-from .discovery import Arm
+from .discovery import Arm, arm_url
 from .http import response_error, retry_after_seconds
-from .logs import LogAnalytics, kql_string
-from .parse import typed
+from .logs import LogAnalytics, kql_string, table_rows
+from .parse import json_value, typed
 
 WORKLOAD_TYPES = ("microsoft.containerservice/managedclusters", "microsoft.app/containerapps", "microsoft.app/jobs",
                   "microsoft.containerinstance/containergroups", "microsoft.web/sites")
@@ -245,14 +244,22 @@ class DeploymentReader:
                        f"{workspace.resource_id}: {failed.message}", failed.status)
             return
         by_id = {c["id"].lower(): c for c in clusters}
+        pod_rows, bad_pods = table_rows(pods.table)
+        container_rows, bad = table_rows(containers.table)
+        bad += bad_pods
         pod_of = {}
-        for row in (dict(zip(pods.table.columns, r, strict=False)) for r in pods.table.rows):
-            pod_of[(row.get("ClusterId"), row.get("ContainerID"))] = row
-        for row in (dict(zip(containers.table.columns, r, strict=False)) for r in containers.table.rows):
-            cluster = by_id.get(typed(row.get("ClusterId"), str) or "")
-            if cluster is None:
+        for row in pod_rows:
+            key = (typed(row.get("ClusterId"), str), typed(row.get("ContainerID"), str))
+            if None in key:
+                bad += 1
                 continue
-            pod = pod_of.get((row.get("ClusterId"), row.get("ContainerID")), {})
+            pod_of[key] = row
+        for row in container_rows:
+            cluster = by_id.get(typed(row.get("ClusterId"), str) or "")
+            if cluster is None or typed(row.get("ContainerID"), str) is None:
+                bad += cluster is not None
+                continue
+            pod = pod_of.get((row["ClusterId"], row["ContainerID"]), {})
             image = from_container_insights(*(typed(row.get(k), str) or "" for k in
                                               ("Repository", "Image", "ImageTag", "ImageID")))
             image_id = typed(row.get("ImageID"), str) or None
@@ -268,6 +275,14 @@ class DeploymentReader:
                      workload=workload_name(typed(pod.get("ControllerName"), str),
                                             typed(pod.get("ControllerKind"), str)),
                      seen=seen if isinstance(seen, dt.datetime) else None)
+        if bad:  # what those rows said is unknown: the clusters are not "ok", so purge plans warn
+            for c in clusters:
+                self.source(c, "aks", "rows-unreadable", "container-insights",
+                            f"{bad} Container Insights rows of workspace {workspace.resource_id} could not be read: "
+                            "what runs there is known only in part")
+            self.error("INVALID_ROWS", f"Container Insights of {', '.join(c['name'] for c in clusters)} in workspace "
+                       f"{workspace.resource_id}: {bad} rows could not be read and are left out")
+            return
         for c in clusters:
             self.source(c, "aks", "ok", "container-insights")
 
@@ -275,13 +290,13 @@ class DeploymentReader:
         """``kubectl get pods -A -o json`` through the AKS run command (a pod in the cluster runs it): 202 and a
         Location to poll (on ARM's origin only), each poll waiting its Retry-After (at most max_retry_wait)."""
         try:
-            http = await self.arm.send("POST", f"{self.arm.endpoint}{cluster['id']}/runCommand?api-version="
-                                       f"{RUN_COMMAND_API}", {"command": POD_LISTING, "context": "",
-                                                              "clusterToken": ""})
+            http = await self.arm.send("POST", arm_url(self.arm.endpoint, f"{cluster['id']}/runCommand",
+                                                       RUN_COMMAND_API),
+                                       {"command": POD_LISTING, "context": "", "clusterToken": ""})
             answer = None
             for _ in range(RUN_COMMAND_POLLS):
                 if http.status_code == 200:
-                    answer = json.loads(http.body())
+                    answer = json_value(http.body())
                     break
                 if http.status_code != 202 or not http.headers.get("Location"):
                     code, message = response_error(http)
@@ -295,7 +310,7 @@ class DeploymentReader:
             if str(props.get("provisioningState", "")).lower() != "succeeded" or props.get("exitCode") not in (0, None):
                 raise RequestFailed(200, "RUN_COMMAND_FAILED", f"the run command ended {props.get('provisioningState')}"
                                     f": {props.get('reason') or ''}")
-            listing = json.loads(props.get("logs") or "{}")
+            listing = json_value(props.get("logs") or "{}")
         except (RequestFailed, ValueError) as e:
             status = getattr(e, "status", None)
             code = getattr(e, "code", "INVALID_ANSWER")

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import re
 import time
+import urllib.parse
 from collections.abc import Sequence
 from email.utils import parsedate_to_datetime
 
@@ -77,8 +79,33 @@ class QuotaPacer:
             self._resume_at = max(self._resume_at, time.monotonic() + reset + 0.05)
 
 
+# A resource id a server hands back, as acrlib will put it after ARM's origin: /subscriptions/{guid}, then
+# name segments without anything a URL gives a meaning to (no '..' or '.', no '%', '?', '#', '@', '\\', ':' or
+# white space). Anything else would let an answer point the ARM token elsewhere.
+_SEGMENT = r"[^/?#%@:\\\s]+"
+RESOURCE_ID = re.compile(rf"/subscriptions/[0-9a-fA-F]{{8}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-"
+                         rf"[0-9a-fA-F]{{12}}(?:/{_SEGMENT})*")
+PROVIDER_PATH = re.compile(rf"/providers/{_SEGMENT}(?:/{_SEGMENT})*")
+
+
+def arm_url(endpoint: str, path: str, api_version: str) -> str:
+    """The URL of ``path`` (a resource id, ``/subscriptions/{guid}/...``, or a tenant-level ``/providers/...``
+    path) on ARM's ``endpoint``: the one place an ARM URL is built. :class:`ArmError` ``BAD_RESOURCE_ID``, before
+    anything is sent, for any other path, and for a URL whose origin is not the endpoint's."""
+    ok = isinstance(path, str) and (RESOURCE_ID.fullmatch(path) or PROVIDER_PATH.fullmatch(path))
+    if not ok or any(part in (".", "..") for part in path.split("/")):
+        shown = repr(path)[:200]
+        raise ArmError(None, "BAD_RESOURCE_ID", f"refused to send the ARM token for {shown}: a resource id is "
+                       "/subscriptions/{guid}/... and nothing else")
+    url = f"{endpoint}{path}?api-version={urllib.parse.quote(api_version, safe='.-')}"
+    if origin(url) != origin(endpoint):
+        raise ArmError(None, "BAD_RESOURCE_ID", f"refused to send the ARM token off {endpoint}")
+    return url
+
+
 class Arm:
-    """ARM and Resource Graph through one azure-core pipeline."""
+    """ARM and Resource Graph through one azure-core pipeline. Every URL is built by :func:`arm_url`, or
+    (a Location an answer hands back) checked against ARM's origin by :meth:`send`."""
 
     def __init__(self, session: Session, credential, cloud: Cloud, endpoint: str | None = None):
         self.endpoint = (endpoint or cloud.arm_endpoint).rstrip("/")
@@ -116,7 +143,7 @@ class Arm:
         token = None
         tokens_seen: set[str] = set()
         pages = 0
-        url = f"{self.endpoint}/providers/Microsoft.ResourceGraph/resources?api-version={RESOURCE_GRAPH_API}"
+        url = arm_url(self.endpoint, "/providers/Microsoft.ResourceGraph/resources", RESOURCE_GRAPH_API)
         while True:
             options: dict = {"$top": PAGE_ROWS, "resultFormat": "objectArray"}
             if token:
@@ -159,9 +186,9 @@ class Arm:
         return await self._send(HttpRequest(method, url, json=body) if body is not None else HttpRequest(method, url))
 
     async def get(self, path: str, api_version: str, service: str = "ARM") -> dict:
-        """GET an ARM resource (``path`` from ``/subscriptions/...``) as a JSON object; an :class:`ArmError`
-        otherwise."""
-        http = await self._send(HttpRequest("GET", f"{self.endpoint}{path}?api-version={api_version}"))
+        """GET an ARM resource (``path`` from ``/subscriptions/...``: see :func:`arm_url`) as a JSON object; an
+        :class:`ArmError` otherwise."""
+        http = await self._send(HttpRequest("GET", arm_url(self.endpoint, path, api_version)))
         if http.status_code != 200:
             code, message = response_error(http)
             raise ArmError(http.status_code, code, message)
@@ -169,7 +196,7 @@ class Arm:
 
     async def list_usages(self, resource_id: str) -> dict[str, dict]:
         """Registry usages by name (``Size`` holds billed bytes in currentValue, included bytes in limit)."""
-        http = await self._send(HttpRequest("GET", f"{self.endpoint}{resource_id}/listUsages?api-version={USAGES_API}"))
+        http = await self._send(HttpRequest("GET", arm_url(self.endpoint, f"{resource_id}/listUsages", USAGES_API)))
         if http.status_code != 200:
             code, message = response_error(http)
             raise ArmError(http.status_code, code, message)

@@ -11,7 +11,6 @@ origin's other requests are not sent at all.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import random
 import ssl
@@ -30,6 +29,7 @@ from azure.core.pipeline.transport import AsyncHttpTransport
 
 from .._version import __version__
 from ..errors import RequestFailed
+from .parse import json_value
 
 USER_AGENT = f"acrlib/{__version__}"
 RETRY_STATUSES = {500, 502, 503, 504}
@@ -80,8 +80,8 @@ def ssl_context(connection_verify: bool | str | None) -> ssl.SSLContext | bool:
 def response_error(response) -> tuple[str, str]:
     """(code, message) from an ACR (``errors``) or ARM (``error``) body; never echoes request headers."""
     try:
-        body = json.loads(response.body() or b"{}")
-    except (ValueError, UnicodeDecodeError):
+        body = json_value(response.body() or b"{}")
+    except ValueError:
         body = {}
     if isinstance(body, dict):
         if isinstance(body.get("errors"), list) and body["errors"]:
@@ -144,9 +144,7 @@ class LeanResponse:
         return self._body.decode(encoding or "utf-8", "replace")
 
     def json(self):
-        import json
-
-        return json.loads(self._body)
+        return json_value(self._body)
 
     async def read(self) -> bytes:
         return self._body

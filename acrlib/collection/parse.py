@@ -98,9 +98,19 @@ def typed(value, kind: type):
     return value if isinstance(value, kind) else None
 
 
-def json_object(body: bytes) -> dict:
+def json_value(body: bytes | str):
+    """``body`` parsed as JSON: the one place a server's JSON answer is parsed. Any failure (not JSON, not
+    UTF-8, nested deeper than the parser recurses) is a ``ValueError``; callers turn it into their documented
+    error for that item."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError, TypeError) as e:
+        raise ValueError(f"not a JSON answer ({type(e).__name__})") from None
+
+
+def json_object(body: bytes | str) -> dict:
     """``body`` as a JSON object; ``ValueError`` when it is not JSON or not an object."""
-    value = json.loads(body)
+    value = json_value(body)
     if not isinstance(value, dict):
         raise ValueError(f"expected a JSON object, got {type(value).__name__}")
     return value

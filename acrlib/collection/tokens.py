@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import re
 import time
 from collections.abc import Iterable
@@ -23,6 +22,7 @@ from azure.core.rest import HttpRequest
 from ..clouds import ACR_SCOPE
 from ..errors import TokenError, hold
 from .http import response_error
+from .parse import json_object
 
 EXPIRY_MARGIN_S = 300  # renew this long before a token's exp
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
@@ -32,7 +32,7 @@ def jwt_claims(token: str) -> dict:
     """The payload of a JWT, unverified (ACR's own tokens; used only for exp and granted access)."""
     try:
         payload = token.split(".")[1]
-        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return json_object(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     except (IndexError, ValueError):
         return {}
 
@@ -92,7 +92,10 @@ class RegistryTokens:
         if http.status_code != 200:
             code, message = response_error(http)
             raise TokenError(http.status_code, code, message)
-        return json.loads(http.body())
+        try:
+            return json_object(http.body())
+        except ValueError as e:
+            raise TokenError(200, "INVALID_ANSWER", f"the token service answered 200 with {e}") from None
 
     async def refresh_token(self, renew: bool = False) -> str:
         async with self._refresh_lock:

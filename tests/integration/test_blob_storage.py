@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import polars as pl
 import pytest
 from slow_proxy import SlowProxy
 
@@ -122,6 +123,12 @@ def test_a_missing_container_or_a_wrong_key_is_one_line_naming_the_url(inventory
     ("abfs://c0ntainer@host.example.com/x", "not a storage account host"),
     ("az://history/acr?sv=2024&sig=abc", "must not carry a query"),
     ("s3://bucket/x", "unknown scheme"),
+    ("abfs://c0ntainer@acct.blob.core.attacker.example/x", "not a storage account host"),
+    ("abfs://c0ntainer@acct.dfs.core.windows.net.attacker.example/x", "not a storage account host"),
+    ("az://history/../victim/x", "'.' and '..'"),
+    ("az://history/%2e%2e/victim", "'.' and '..'"),
+    ("az://history/./x", "'.' and '..'"),
+    ("abfs://history@otheraccount.dfs.core.windows.net/x", "signs in to 'devstoreaccount1'"),
 ])
 def test_a_malformed_url_is_named_before_any_request(url, problem, storage):
     from acrlib import locations
@@ -180,3 +187,25 @@ def test_a_published_address_never_carries_the_sas_of_a_connection_string(storag
     assert address == f"{storage.server.endpoint}/{storage.url('site').removeprefix('az://')}/acr_report.html"
     assert "?" not in address and "sig=" not in address
     assert storage.client.get_blob_client("site/acr_report.html").download_blob().readall() == html.read_bytes()
+
+
+def test_planted_or_broken_history_folders_cost_themselves_never_the_run(storage, tmp_path):
+    """A record that is not JSON, a naive collected_at, and a name the leftover cleanup would once have handed
+    to a glob: each is left out with a warning row; the next scheduled run collects and joins the history."""
+    history = storage.url("history")
+    first, _ = acrlib.sources.load_with_history("emulator:tiny", history=history, weeks=0, **QUIET)
+    planted = {"history/snapshot=20250101T000000000000Z/inventory.json": b"not json {",
+               "history/snapshot=20250102T000000000000Z/inventory.json": b'{"collected_at": "2025-01-02T00:00:00"}',
+               "history/snapshot=**Z/inventory.json.bak": b"x", "outside/snapshot=20250103T000000000000Z/x": b"y"}
+    for name, data in planted.items():
+        storage.client.upload_blob(name, data)
+    removed = snapshots.remove_leftovers(history, older_than_s=0)
+    assert removed == [], "only names of the snapshot pattern are leftovers, and never through a glob"
+    assert blobs(storage) >= set(planted), "nothing planted was deleted, nothing outside the history touched"
+    second, past = acrlib.sources.load_with_history("emulator:tiny", history=history, weeks=0, **QUIET)
+    assert second.history_error is None, second.history_error
+    assert len(past) == 2 and past.times[0] == first.collected_at
+    warnings = second.errors.filter(pl.col("stage") == "history")
+    assert warnings.height == 2 and set(warnings["code"]) == {"SKIPPED_SNAPSHOT"}
+    assert all("skipped" in m for m in warnings["message"])
+    assert second.registries["status"].to_list() == ["complete"] * second.registries.height

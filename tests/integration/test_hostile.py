@@ -501,3 +501,135 @@ def test_opaque_tokens_echoed_by_the_token_service_and_the_registry_are_in_no_ou
     for secret in (entra, refresh, access, quote(access, safe=""), quote_plus(access)):
         assert not any(secret in text for text in outputs), "a token reached an output"
     assert sum("<redacted" in m for m in inv.errors["message"]) >= 3
+
+
+# --- the newer surfaces: ARM paths, Log Analytics rows, per-item answers ----------------------------------------
+
+DEEP = b"[" * 200_000 + b"]" * 200_000  # deeper than any JSON parser recurses
+
+
+def aks_cluster(h: Hostile, name: str = "aks-one") -> dict:
+    from hostile import WORKSPACE
+
+    return {"id": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg/providers/Microsoft.ContainerService/"
+                  f"managedClusters/{name}", "name": name, "type": "Microsoft.ContainerService/managedClusters",
+            "subscriptionId": SUBSCRIPTION, "resourceGroup": "rg",
+            "properties": {"addonProfiles": {"omsagent": {"enabled": True, "config": {
+                "logAnalyticsWorkspaceResourceID": WORKSPACE}}}}}
+
+
+def test_deep_json_from_resource_graph_is_the_documented_invalid_answer():
+    with Hostile() as h:
+        h.route("resource_graph", answering(DEEP, "ResourceGraph"))
+        with pytest.raises(ArmError) as raised:
+            collect(h)
+    assert raised.value.code == "INVALID_ANSWER"
+
+
+@pytest.mark.parametrize("workspace_id", [
+    "@127.0.0.1:{other}/subscriptions/00000000-0000-4000-8000-000000000002/resourceGroups/rg/x/y",
+    ".attacker.example/subscriptions/00000000-0000-4000-8000-000000000002/x",
+    "/subscriptions/00000000-0000-4000-8000-000000000002/../../../other",
+    "//127.0.0.1:{other}/subscriptions/00000000-0000-4000-8000-000000000002/x",
+])
+def test_a_resource_id_from_an_answer_never_sends_the_arm_token_elsewhere(workspace_id):
+    with Hostile() as h:
+        target = workspace_id.format(other=h.ports["other"])
+
+        async def settings(request, honest):
+            return web.json_response({"value": [{"name": "s", "properties": {
+                "workspaceId": target, "logAnalyticsDestinationType": "Dedicated",
+                "logs": [{"category": "ContainerRegistryRepositoryEvents", "enabled": True}]}}]})
+
+        h.route("diagnostic_settings", settings)
+        inv = collect(h, activity_days=30)
+        arm_paths = [p for _, p, _ in h.requests_to("arm")]
+    assert h.requests_to("other") == [], "nothing reached another origin"
+    assert not any("other" in p or ".." in p for p in arm_paths)
+    assert "BAD_RESOURCE_ID" in set(inv.errors["code"])
+    assert inv.manifests.height == 9, "the registry itself is read in full"
+
+
+def test_a_broken_diagnostic_settings_answer_costs_that_registrys_activity_only():
+    with Hostile(registries=("deepacr", "twinacr", "goodacr")) as h:
+        h.events = {"ContainerRegistryRepositoryEvents": pl.DataFrame(schema={
+            "TimeGenerated": pl.Datetime("us", "UTC"), "_ResourceId": pl.String, "OperationName": pl.String,
+            "ResultDescription": pl.String, "Repository": pl.String, "Digest": pl.String, "Tag": pl.String,
+            "Identity": pl.String})}
+
+        async def settings(request, honest):
+            if "deepacr" in request.path:
+                return web.Response(body=DEEP, content_type="application/json")
+            if "twinacr" in request.path:  # two settings of one name: one destination null, one a string
+                from hostile import WORKSPACE
+
+                setting = {"name": "twin", "properties": {"workspaceId": WORKSPACE, "logs": [
+                    {"category": "ContainerRegistryRepositoryEvents", "enabled": True}]}}
+                other = {"name": "twin", "properties": {**setting["properties"], "logAnalyticsDestinationType": "x"}}
+                return web.json_response({"value": [setting, other]})
+            return await honest()
+
+        h.route("diagnostic_settings", settings)
+        inv = collect(h, activity_days=30)
+    status = dict(inv.activity_sources.select("registry", "status").iter_rows())
+    assert status["goodacr"] == "ok" and status["deepacr"] == "error"
+    assert status["twinacr"] == "azure-diagnostics-mode", "the best of the two settings, compared without a crash"
+    assert inv.manifests.height == 27 and inv.errors.filter(pl.col("stage") == "activity").height >= 1
+
+
+def test_bad_log_analytics_rows_cost_those_rows():
+    with Hostile() as h:
+        web_manifest = h.data["web"][0]
+        rid = h.registry_id("hostileacr").lower()
+        h.events = {"ContainerRegistryRepositoryEvents": pl.DataFrame({"x": [1]})}  # a setting exists
+        columns = [{"name": n, "type": t} for n, t in (
+            ("ResourceId", "string"), ("Repository", "string"), ("Digest", "string"), ("Tag", "string"),
+            ("Pulls", "long"), ("Pushes", "long"), ("FirstPull", "datetime"), ("LastPull", "datetime"),
+            ("LastPush", "datetime"), ("Identities", "dynamic"), ("FirstEvent", "datetime"))]
+        good = [rid, "web", web_manifest["digest"], "v0", 3, 0, "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", None,
+                '["aks"]', "2026-01-01T00:00:00Z"]
+
+        async def answer(request, honest):
+            rows = [good, good[:4], None, [*good, "extra"], [rid, ["a", "list"], *good[2:]]]
+            return web.json_response({"tables": [{"name": "PrimaryResult", "columns": columns, "rows": rows}]})
+
+        h.route("logs_query", answer)
+        inv = collect(h, activity_days=30)
+    assert inv.activity.select("repository", "pulls").rows() == [("web", 3)]
+    source = inv.activity_sources.row(0, named=True)
+    assert source["status"] == "ok" and "rows of the pull summary could not be read" in source["message"]
+    assert "INVALID_ROWS" in set(inv.errors["code"])
+
+
+def test_bad_container_insights_rows_cost_those_rows_and_plans_warn():
+    with Hostile() as h:
+        h.workloads = [aks_cluster(h)]
+        h.events = {"x": pl.DataFrame({"x": [1]})}
+        cluster = h.workloads[0]["id"].lower()
+        server = h.login_servers["hostileacr"]
+
+        async def answer(request, honest):
+            body = await request.json()
+            if body["query"].startswith("ContainerInventory"):
+                names = ["ClusterId", "ContainerID", "Repository", "Image", "ImageTag", "ImageID", "Name", "LastSeen"]
+                rows = [[cluster, "c1", server.split(":")[0] + ":" + server.split(":")[1], "", f"{server.split(':')[1]}"
+                         "/web:v0", "", "k8s_api_shop-1_default_c1_0", "2026-01-01T00:00:00Z"],
+                        [cluster, ["not", "a", "string"], "", "x", "y", "", "k8s_x", None],
+                        [cluster, "c3"]]
+            else:
+                names = ["ClusterId", "ContainerID", "ContainerName", "Namespace", "ControllerName", "ControllerKind",
+                         "LastSeen"]
+                rows = [[cluster, "c1", "uid/api", "default", "shop-7d4b9c", "ReplicaSet", "2026-01-01T00:00:00Z"],
+                        [cluster, {"a": 1}, "uid/x", "default", "x", "ReplicaSet", None, "extra"]]
+            columns = [{"name": n, "type": "datetime" if n == "LastSeen" else "string"} for n in names]
+            return web.json_response({"tables": [{"name": "PrimaryResult", "columns": columns, "rows": rows}]})
+
+        h.route("logs_query", answer)
+        inv = acrlib.collect(**h.connection(), activity_days=0, deployments=True)
+    d = inv.deployments
+    assert d.select("registry", "repository", "tag", "container", "namespace", "workload").rows() == [
+        ("hostileacr", "web", "v0", "api", "default", "shop")]
+    assert inv.deployment_sources.select("name", "status").rows() == [("aks-one", "rows-unreadable")]
+    plan = acrlib.purge_plan(inv, ago="0d")
+    deleting = plan.filter(pl.col("action").is_in(["delete_tag", "delete_manifest"]))
+    assert deleting.height and deleting["reason"].str.contains("AKS cluster are unknown").all(), "plans warn"

@@ -156,3 +156,51 @@ def test_leftovers_of_a_killed_writer_go_at_the_next_write_once_an_hour_old(inve
     inventory.to_parquet(tmp_path)
     assert not old.exists(), "an hour-old leftover is removed"
     assert fresh.exists(), "a write that may still be running is left alone"
+
+
+def test_a_record_or_a_table_of_the_wrong_type_is_a_snapshot_error_naming_it(inventory, tmp_path):
+    import json
+
+    from acrlib.errors import SnapshotError
+
+    folder = inventory.to_parquet(tmp_path)
+    record = folder / snapshots.META_FILE
+    meta = json.loads(record.read_text())
+    meta["tables"]["manifests"] = str(meta["tables"]["manifests"])
+    record.write_text(json.dumps(meta))
+    with pytest.raises(SnapshotError, match=r"inventory.json records '\d+' rows for manifests"):
+        Inventory.read_parquet(folder)
+    meta["tables"]["manifests"] = int(meta["tables"]["manifests"])
+    record.write_text(json.dumps(meta))
+    wrong = inventory.manifests.with_columns(pl.col("tags").list.len().cast(pl.Int64).alias("tags"))
+    wrong.write_parquet(folder / "manifests.parquet")
+    with pytest.raises(SnapshotError, match=r"manifests.parquet has a column of the wrong type"):
+        Inventory.read_parquet(folder)
+
+
+def test_broken_folders_in_a_root_are_skipped_and_named(inventory, tmp_path):
+    inventory.to_parquet(tmp_path)
+    (tmp_path / "snapshot=20250101T000000000000Z").mkdir()
+    (tmp_path / "snapshot=20250101T000000000000Z" / snapshots.META_FILE).write_text("not json {")
+    (tmp_path / "snapshot=20250102T000000000000Z").mkdir()
+    (tmp_path / "snapshot=20250102T000000000000Z" / snapshots.META_FILE).write_text(
+        '{"collected_at": "2025-01-02T00:00:00"}')
+    skipped: list[str] = []
+    found = snapshots.find(tmp_path, skipped=skipped)
+    assert [s.collected_at for s in found] == [inventory.collected_at]
+    assert len(skipped) == 2 and all("skipped" in line for line in skipped)
+    assert any("no time zone" in line for line in skipped)
+
+
+def test_the_leftover_cleanup_deletes_only_names_of_its_own_pattern(inventory, tmp_path):
+    import os
+
+    keep = [tmp_path / ".snapshot=x.tmp-12345678", tmp_path / ".snapshot=**Z.tmp-abcdefgh", tmp_path / "data"]
+    gone = tmp_path / ".snapshot=20250101T000000000000Z.tmp-0123abcd"
+    for folder in [*keep, gone]:
+        folder.mkdir()
+        (folder / "x").write_text("x")
+        os.utime(folder / "x", (time.time() - 7200, time.time() - 7200))
+        os.utime(folder, (time.time() - 7200, time.time() - 7200))
+    removed = snapshots.remove_leftovers(tmp_path)
+    assert removed == [str(gone)] and all(folder.exists() for folder in keep)
