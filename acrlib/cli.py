@@ -83,7 +83,7 @@ def _collect(args: argparse.Namespace) -> int:
                              registries=args.registry or None, progress=False if args.no_progress else None,
                              layers=args.layers, referrers=args.referrers, activity_days=args.activity_days,
                              deployments=args.deployments, aks_run_command=args.aks_run_command,
-                             previous=args.previous)
+                             previous=args.previous, scan_results=tuple(args.scan_results or ()))
     from acrlib.errors import BlobStorageError
 
     try:
@@ -196,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     col.add_argument("--previous", metavar="SNAPSHOT",
                      help="an earlier snapshot (folder, root or storage URL) of the same tenant: only new digests' "
                           "children and manifest bytes are fetched")
+    col.add_argument("--scan-results", action="append", metavar="PATH",
+                     help="a Trivy or Grype JSON report, or a folder of them (local or az://; repeatable): read into "
+                          "the vulnerabilities table")
     col.add_argument("--no-progress", action="store_true",
                      help="no progress bar (there is none anyway when stderr is not a terminal)")
     col.set_defaults(func=_collect)

@@ -29,6 +29,8 @@ class Inventory:
     activity_sources: pl.DataFrame
     deployments: pl.DataFrame
     deployment_sources: pl.DataFrame
+    vulnerabilities: pl.DataFrame
+    vulnerability_sources: pl.DataFrame
     errors: pl.DataFrame
     collected_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     metadata: dict = field(default_factory=dict)

@@ -187,6 +187,33 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         _c("source", pl.String(), "where its images were read"),
         _c("message", pl.String(), "what the status means"),
     ),
+    "vulnerabilities": (
+        _c("registry", pl.String(), "the tenant's registry the image is in (null: its login server is not one of "
+                                    "the tenant's)"),
+        _c("login_server", pl.String(), "the image's registry host as the scanner reports it"),
+        _c("repository", pl.String(), "repository path"),
+        _c("digest", pl.String(), "the manifest digest the scanner reports (usually a platform image, not its index)"),
+        _c("cve_id", pl.String(), "the vulnerability's id (CVE-..., GHSA-..., ...)"),
+        _c("severity", pl.String(), "the vulnerability's own severity: Critical, High, Medium, Low or Unknown"),
+        _c("cvss", pl.Float64(), "the CVSS v3 base score where the scanner gives one"),
+        _c("package", pl.String(), "the vulnerable package"),
+        _c("installed_version", pl.String(), "the package version in the image"),
+        _c("fixed_version", pl.String(), "the version that fixes it, where one exists"),
+        _c("fix_status", pl.String(), "fix-available, no-fix, will-not-fix or unknown (a fixed version means "
+                                      "fix-available)"),
+        _c("published_at", TIME, "when the vulnerability was published"),
+        _c("source", pl.String(), "trivy or grype (a scanner report given as scan_results)"),
+        _c("scanned_at", TIME, "when the image was scanned"),
+    ),
+    "vulnerability_sources": (
+        _c("path", pl.String(), "the report file (a local path, or a storage URL)"),
+        _c("source", pl.String(), "trivy, grype, or null when the file is neither"),
+        _c("status", pl.String(), "ok, unknown-shape (not a report acrlib reads: the keys found are in the "
+                                  "message) or error (the file could not be read)"),
+        _c("rows", pl.Int64(), "findings read from it"),
+        _c("message", pl.String(), "the image it names when no manifest of the inventory matches, rows that "
+                                   "could not be read, or what went wrong"),
+    ),
     "errors": (
         _c("registry", pl.String(), "registry the failure belongs to"),
         _c("repository", pl.String(), "repository, or null for the registry as a whole"),
@@ -217,6 +244,8 @@ PURPOSE: dict[str, str] = {
     "activity_sources": "with `activity_days`: where each registry's event log is, and how far back it reaches",
     "deployments": "with `deployments`: every image Azure workloads reference or run, one row per container",
     "deployment_sources": "with `deployments`: every cluster, app, job, container group and container site read",
+    "vulnerabilities": "with `scan_results`: one row per image, package and vulnerability of each scanner report",
+    "vulnerability_sources": "with `scan_results`: one row per scanner report read",
     "errors": "one row per failure; every registry not `complete` has rows here",
 }
 
@@ -232,6 +261,8 @@ KEYS: dict[str, list[str]] = {
     "activity_sources": ["registry"],
     "deployments": ["resource_id", "namespace", "workload", "container", "image", "digest"],
     "deployment_sources": ["resource_id"],
+    "vulnerabilities": ["source", "login_server", "repository", "digest", "package", "installed_version", "cve_id"],
+    "vulnerability_sources": ["path"],
     "errors": ["registry", "repository", "stage", "at"],
 }
 

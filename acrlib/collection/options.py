@@ -49,6 +49,7 @@ class Options:
     deployments: bool = True
     aks_run_command: bool = False  # the one write acrlib can make: a pod in each cluster without Container Insights
     previous: Any = None  # an Inventory whose content-addressed facts are reused (see collection.previous)
+    scan_results: Any = ()  # Trivy / Grype JSON reports: files or folders, local or in Blob Storage
     registry_names: frozenset[str] | None = field(init=False, default=None)
     registry_pattern: re.Pattern | None = field(init=False, default=None)
     limits: Limits = field(init=False, default_factory=Limits)
@@ -136,6 +137,25 @@ def check_filters(subscriptions, registries) -> tuple[tuple[str, ...] | None, fr
     return subs, names, pattern
 
 
+def _scan_places(places, credential) -> tuple:
+    """``scan_results`` as locations: each a report file or a folder of them, local (it must exist) or in Blob
+    Storage (signed in with the collection's credential); a ``ValueError`` naming the first bad one."""
+    from ..locations import Location
+
+    if places is None or isinstance(places, (str, os.PathLike)):
+        places = () if places is None else (places,)
+    out = []
+    for place in places:
+        if not isinstance(place, (str, os.PathLike)):
+            raise ValueError(f"scan_results takes report files or folders, not {type(place).__name__}")
+        where = Location.of(place, credential=credential)
+        if not where.remote and not where.exists():
+            raise ValueError(f"scan_results: {place} does not exist (a Trivy or Grype JSON report, or a folder of "
+                             "them)")
+        out.append(where)
+    return tuple(out)
+
+
 def _check(opts: Options) -> dict:
     """Every setting of ``opts`` checked, before any request, and resolved; a ``ValueError`` names the first
     problem."""
@@ -176,6 +196,7 @@ def _check(opts: Options) -> dict:
         credential = default_credential(target.authority)
     elif not callable(getattr(credential, "get_token", None)):
         raise ValueError(f"credential must be an azure-core TokenCredential, not {type(credential).__name__}")
-    return {"credential": credential, "subscriptions": subs, "registry_names": names, "registry_pattern": pattern,
-            "cloud": target, "activity_days": activity_days, "layers": bool(opts.layers), "previous": previous,
-            "limits": limits}
+    scan_results = _scan_places(opts.scan_results, credential)
+    return {"credential": credential, "scan_results": scan_results, "subscriptions": subs, "registry_names": names,
+            "registry_pattern": pattern, "cloud": target, "activity_days": activity_days, "layers": bool(opts.layers),
+            "previous": previous, "limits": limits}

@@ -19,7 +19,7 @@ from .. import schema
 from .._version import __version__
 from ..credentials import AsyncCredential
 from ..inventory import Inventory
-from . import parse
+from . import parse, scans
 from .activity import ActivityReader
 from .activity import tables as activity_tables
 from .collector import Collector, RegistryResult
@@ -88,6 +88,10 @@ def collect(credential=None, **settings) -> Inventory:
         manifest bytes say, layers) is taken from it for digests it read, and only new digests are fetched
         (``metadata["previous"]`` counts what was reused and fetched). Another tenant, cloud or schema is a
         ``ValueError``.
+    scan_results
+        Trivy (``--format json``) or Grype (``-o json``) reports, files or folders of them, local or in Blob
+        Storage, read into ``vulnerabilities`` (joined to the manifests by login server, repository and digest)
+        and ``vulnerability_sources``; nothing is sent to Azure for them.
 
     Returns
     -------
@@ -176,6 +180,9 @@ async def _collect(opts: Options) -> Inventory:
     if workloads is not None:
         extra.update(deployment_tables(workloads, inventory.registries, inventory.tags))
         errors.append(schema.frame("errors", workloads.errors))
+    if opts.scan_results:
+        extra.update(scans.tables(await asyncio.to_thread(scans.read, opts.scan_results), inventory.registries,
+                                  inventory.manifests))
     if extra:
         inventory = Inventory.from_tables({**inventory.tables(), **extra,
                                            "errors": schema.sort("errors", schema.concat("errors", errors))},
