@@ -83,7 +83,8 @@ def _collect(args: argparse.Namespace) -> int:
                              registries=args.registry or None, progress=False if args.no_progress else None,
                              layers=args.layers, referrers=args.referrers, activity_days=args.activity_days,
                              deployments=args.deployments, aks_run_command=args.aks_run_command,
-                             previous=args.previous, scan_results=tuple(args.scan_results or ()))
+                             previous=args.previous, vulnerabilities=args.vulnerabilities,
+                             scan_results=tuple(args.scan_results or ()))
     from acrlib.errors import BlobStorageError
 
     try:
@@ -196,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     col.add_argument("--previous", metavar="SNAPSHOT",
                      help="an earlier snapshot (folder, root or storage URL) of the same tenant: only new digests' "
                           "children and manifest bytes are fetched")
+    col.add_argument("--vulnerabilities", action=argparse.BooleanOptionalAction, default=DEFAULTS["vulnerabilities"],
+                     help="read Defender for Cloud's findings for container images (read-only; default "
+                          f"{_on(DEFAULTS['vulnerabilities'])})")
     col.add_argument("--scan-results", action="append", metavar="PATH",
                      help="a Trivy or Grype JSON report, or a folder of them (local or az://; repeatable): read into "
                           "the vulnerabilities table")

@@ -202,14 +202,17 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         _c("fix_status", pl.String(), "fix-available, no-fix, will-not-fix or unknown (a fixed version means "
                                       "fix-available)"),
         _c("published_at", TIME, "when the vulnerability was published"),
-        _c("source", pl.String(), "trivy or grype (a scanner report given as scan_results)"),
+        _c("source", pl.String(), "defender, defender-legacy (Defender for Cloud's current or retired shape), trivy "
+                                  "or grype (a scanner report given as scan_results)"),
         _c("scanned_at", TIME, "when the image was scanned"),
     ),
     "vulnerability_sources": (
-        _c("path", pl.String(), "the report file (a local path, or a storage URL)"),
-        _c("source", pl.String(), "trivy, grype, or null when the file is neither"),
-        _c("status", pl.String(), "ok, unknown-shape (not a report acrlib reads: the keys found are in the "
-                                  "message) or error (the file could not be read)"),
+        _c("subscription_id", pl.String(), "the subscription Defender for Cloud was read for (null for a report)"),
+        _c("path", pl.String(), "the report file, a local path or a storage URL (null for Defender)"),
+        _c("source", pl.String(), "defender, defender-legacy, trivy, grype, or null when a file is neither"),
+        _c("status", pl.String(), "ok, scanning-off (neither Defender plan that scans registries is on), "
+                                  "no-access, not-available (the cloud has no Defender for Cloud), unknown-shape "
+                                  "(rows or a file acrlib cannot read: the keys found are in the message) or error"),
         _c("rows", pl.Int64(), "findings read from it"),
         _c("message", pl.String(), "the image it names when no manifest of the inventory matches, rows that "
                                    "could not be read, or what went wrong"),
@@ -244,8 +247,10 @@ PURPOSE: dict[str, str] = {
     "activity_sources": "with `activity_days`: where each registry's event log is, and how far back it reaches",
     "deployments": "with `deployments`: every image Azure workloads reference or run, one row per container",
     "deployment_sources": "with `deployments`: every cluster, app, job, container group and container site read",
-    "vulnerabilities": "with `scan_results`: one row per image, package and vulnerability of each scanner report",
-    "vulnerability_sources": "with `scan_results`: one row per scanner report read",
+    "vulnerabilities": "with `vulnerabilities` or `scan_results`: one row per image, package and vulnerability "
+                       "Defender for Cloud or a scanner report finds",
+    "vulnerability_sources": "with `vulnerabilities` or `scan_results`: one row per subscription Defender was read "
+                             "for and per scanner report",
     "errors": "one row per failure; every registry not `complete` has rows here",
 }
 
@@ -262,7 +267,7 @@ KEYS: dict[str, list[str]] = {
     "deployments": ["resource_id", "namespace", "workload", "container", "image", "digest"],
     "deployment_sources": ["resource_id"],
     "vulnerabilities": ["source", "login_server", "repository", "digest", "package", "installed_version", "cve_id"],
-    "vulnerability_sources": ["path"],
+    "vulnerability_sources": ["source", "subscription_id", "path"],
     "errors": ["registry", "repository", "stage", "at"],
 }
 

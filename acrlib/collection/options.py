@@ -49,6 +49,9 @@ class Options:
     deployments: bool = True
     aks_run_command: bool = False  # the one write acrlib can make: a pod in each cluster without Container Insights
     previous: Any = None  # an Inventory whose content-addressed facts are reused (see collection.previous)
+    # Defender for Cloud's findings (read-only: Resource Graph and one ARM read per subscription). Off by default
+    # until the emulator serves them and the report shows them.
+    vulnerabilities: bool = False
     scan_results: Any = ()  # Trivy / Grype JSON reports: files or folders, local or in Blob Storage
     registry_names: frozenset[str] | None = field(init=False, default=None)
     registry_pattern: re.Pattern | None = field(init=False, default=None)
@@ -178,7 +181,7 @@ def _check(opts: Options) -> dict:
     page_size = opts.page_size
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 1000:
         raise ValueError(f"page_size must be an integer from 1 to 1000, not {page_size!r}")
-    for name in ("deployments", "aks_run_command"):
+    for name in ("deployments", "aks_run_command", "vulnerabilities"):
         if not isinstance(getattr(opts, name), bool):
             raise ValueError(f"{name} must be True or False, not {getattr(opts, name)!r}")
     if opts.progress is not None and not isinstance(opts.progress, bool):

@@ -9,18 +9,18 @@ with the keys it holds, and nothing here raises for what a file says.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from .. import locations, schema
 from ..images import parse_image
+from .cells import score, severity, text
+from .logs import parse_time
 from .parse import json_value
 
 MAX_REPORT_BYTES = 256 << 20  # a report larger than this is not read (an error row of its source)
 MAX_FILES = 10_000  # report files read from the folders given
-SEVERITIES = {"critical": "Critical", "high": "High", "medium": "Medium", "low": "Low"}
 # Each scanner's word for whether a fix exists, as acrlib's fix_status.
 TRIVY_STATUS = {"fixed": "fix-available", "affected": "no-fix", "fix_deferred": "no-fix", "end_of_life": "no-fix",
                 "will_not_fix": "will-not-fix"}
@@ -40,23 +40,12 @@ class Report:
     image: tuple[str | None, str | None, str | None] = (None, None, None)  # login server, repository, digest
 
     def source_row(self) -> dict:
-        return {"path": self.path, "source": self.source, "status": self.status, "rows": len(self.rows),
+        return {"subscription_id": None, "path": self.path, "source": self.source, "status": self.status,
+                "rows": len(self.rows),
                 "message": "; ".join(self.notes)}
 
 
-def _str(value) -> str | None:
-    return value if isinstance(value, str) and value else None
 
-
-def _time(value) -> dt.datetime | None:
-    """An RFC 3339 time (any number of fraction digits) as UTC; None otherwise."""
-    from .logs import parse_time
-
-    return parse_time(value)
-
-
-def _severity(value) -> str:
-    return SEVERITIES.get(value.lower(), "Unknown") if isinstance(value, str) else "Unknown"
 
 
 def _fix(status: str | None, fixed: str | None) -> str:
@@ -90,26 +79,25 @@ def _image(references, prefer: str | None) -> tuple[str | None, str | None, str 
 def _trivy(doc: dict, report: Report) -> None:
     report.source = "trivy"
     meta = doc.get("Metadata") if isinstance(doc.get("Metadata"), dict) else {}
-    report.image = _image(meta.get("RepoDigests"), _str(doc.get("ArtifactName")))
-    scanned = _time(doc.get("CreatedAt"))
+    report.image = _image(meta.get("RepoDigests"), text(doc.get("ArtifactName")))
+    scanned = parse_time(doc.get("CreatedAt"))
     bad = 0
     for result in doc.get("Results") if isinstance(doc.get("Results"), list) else []:
         findings = result.get("Vulnerabilities") if isinstance(result, dict) else None
         for v in findings if isinstance(findings, list) else []:
             try:
-                cve, package = _str(v.get("VulnerabilityID")), _str(v.get("PkgName"))
+                cve, package = text(v.get("VulnerabilityID")), text(v.get("PkgName"))
                 if cve is None or package is None:
                     raise ValueError("no id or package")
                 cvss = v.get("CVSS") if isinstance(v.get("CVSS"), dict) else {}
                 scores = [s.get("V3Score") for key in ("nvd", "redhat", "ghsa", *sorted(cvss))
                           if isinstance(s := cvss.get(key), dict)]
-                score = next((float(x) for x in scores if isinstance(x, (int, float)) and not isinstance(x, bool)
-                              and 0 <= x <= 10), None)
-                fixed = _str(v.get("FixedVersion"))
+                base = next((score(x) for x in scores if score(x) is not None), None)
+                fixed = text(v.get("FixedVersion"))
                 status = TRIVY_STATUS.get(v.get("Status")) if isinstance(v.get("Status"), str) else None
-                report.rows.append(_row(report, cve, _severity(v.get("Severity")), score, package,
-                                        _str(v.get("InstalledVersion")), fixed, _fix(status, fixed),
-                                        _time(v.get("PublishedDate")), scanned))
+                report.rows.append(_row(report, cve, severity(v.get("Severity")), base, package,
+                                        text(v.get("InstalledVersion")), fixed, _fix(status, fixed),
+                                        parse_time(v.get("PublishedDate")), scanned))
             except (AttributeError, ValueError, TypeError, OverflowError):
                 bad += 1
     if bad:
@@ -120,14 +108,14 @@ def _grype(doc: dict, report: Report) -> None:
     report.source = "grype"
     source = doc.get("source") if isinstance(doc.get("source"), dict) else {}
     target = source.get("target") if isinstance(source.get("target"), dict) else {}
-    report.image = _image(target.get("repoDigests"), _str(target.get("userInput")))
+    report.image = _image(target.get("repoDigests"), text(target.get("userInput")))
     descriptor = doc.get("descriptor") if isinstance(doc.get("descriptor"), dict) else {}
-    scanned = _time(descriptor.get("timestamp"))
+    scanned = parse_time(descriptor.get("timestamp"))
     bad = 0
     for match in doc.get("matches") if isinstance(doc.get("matches"), list) else []:
         try:
             v, artifact = match.get("vulnerability"), match.get("artifact")
-            cve, package = _str(v.get("id")), _str(artifact.get("name"))
+            cve, package = text(v.get("id")), text(artifact.get("name"))
             if cve is None or package is None:
                 raise ValueError("no id or package")
             fix = v.get("fix") if isinstance(v.get("fix"), dict) else {}
@@ -136,22 +124,21 @@ def _grype(doc: dict, report: Report) -> None:
             scores = [c.get("metrics", {}).get("baseScore") for c in v.get("cvss") or []
                       if isinstance(c, dict) and str(c.get("version", "")).startswith("3")
                       and isinstance(c.get("metrics"), dict)] if isinstance(v.get("cvss"), list) else []
-            score = next((float(x) for x in scores if isinstance(x, (int, float)) and not isinstance(x, bool)
-                          and 0 <= x <= 10), None)
+            base = next((score(x) for x in scores if score(x) is not None), None)
             fixed = ", ".join(versions) or None
             state = GRYPE_STATE.get(fix.get("state")) if isinstance(fix.get("state"), str) else None
-            report.rows.append(_row(report, cve, _severity(v.get("severity")), score, package,
-                                    _str(artifact.get("version")), fixed, _fix(state, fixed), None, scanned))
+            report.rows.append(_row(report, cve, severity(v.get("severity")), base, package,
+                                    text(artifact.get("version")), fixed, _fix(state, fixed), None, scanned))
         except (AttributeError, ValueError, TypeError, OverflowError):
             bad += 1
     if bad:
         report.notes.append(f"{bad} findings could not be read and are left out")
 
 
-def _row(report: Report, cve, severity, cvss, package, installed, fixed, fix_status, published, scanned) -> dict:
+def _row(report: Report, cve, level, cvss, package, installed, fixed, fix_status, published, scanned) -> dict:
     server, repository, digest = report.image
     return {"login_server": server, "repository": repository, "digest": digest, "cve_id": cve,
-            "severity": severity, "cvss": cvss, "package": package, "installed_version": installed,
+            "severity": level, "cvss": cvss, "package": package, "installed_version": installed,
             "fixed_version": fixed, "fix_status": fix_status, "published_at": published, "source": report.source,
             "scanned_at": scanned}
 
@@ -217,9 +204,11 @@ def read(places) -> list[Report]:
     return reports
 
 
-def tables(reports: list[Report], registries: pl.DataFrame, manifests: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """``vulnerabilities`` (each finding's registry by its login server) and ``vulnerability_sources``; a report
-    whose image matches no manifest of the inventory keeps its rows, and its source says which image it named."""
+def tables(reports: list[Report], registries: pl.DataFrame, manifests: pl.DataFrame, *,
+           findings: list[dict] = (), sources: list[dict] = ()) -> dict[str, pl.DataFrame]:
+    """``vulnerabilities`` (each finding's registry by its login server) and ``vulnerability_sources``, of the
+    ``reports`` and of other ``findings`` and ``sources`` rows (Defender's). A report whose image matches no
+    manifest of the inventory keeps its rows, and its source says which image it named."""
     servers = dict(registries.select(pl.col("login_server").str.to_lowercase(), "registry").drop_nulls().iter_rows())
     known = set(manifests.select("registry", "repository", "digest").iter_rows())
     for report in reports:
@@ -228,11 +217,11 @@ def tables(reports: list[Report], registries: pl.DataFrame, manifests: pl.DataFr
         if report.status == "ok" and digest and (registry, repository, digest) not in known:
             report.notes.append(f"{server}/{repository}@{digest} is no manifest of the inventory"
                                 + ("" if registry else " (its registry is not the tenant's)"))
-        for row in report.rows:
-            row["registry"] = registry
-    rows = [row for report in reports for row in report.rows]
-    findings = schema.frame("vulnerabilities", rows).unique(schema.KEYS["vulnerabilities"], keep="first",
-                                                            maintain_order=True)
-    return {"vulnerabilities": schema.sort("vulnerabilities", findings),
+    rows = [row for report in reports for row in report.rows] + list(findings)
+    for row in rows:
+        row["registry"] = servers.get((row.get("login_server") or "").lower())
+    found = schema.frame("vulnerabilities", rows).unique(schema.KEYS["vulnerabilities"], keep="first",
+                                                         maintain_order=True)
+    return {"vulnerabilities": schema.sort("vulnerabilities", found),
             "vulnerability_sources": schema.sort("vulnerability_sources", schema.frame(
-                "vulnerability_sources", [r.source_row() for r in reports]))}
+                "vulnerability_sources", [*sources, *(r.source_row() for r in reports)]))}

@@ -23,6 +23,7 @@ from . import parse, scans
 from .activity import ActivityReader
 from .activity import tables as activity_tables
 from .collector import Collector, RegistryResult
+from .defender import DefenderReader
 from .deployments import DeploymentReader
 from .deployments import tables as deployment_tables
 from .discovery import Arm, discover
@@ -88,6 +89,10 @@ def collect(credential=None, **settings) -> Inventory:
         manifest bytes say, layers) is taken from it for digests it read, and only new digests are fetched
         (``metadata["previous"]`` counts what was reused and fetched). Another tenant, cloud or schema is a
         ``ValueError``.
+    vulnerabilities
+        Defender for Cloud's findings for container images (both its current and its retired shape) into
+        ``vulnerabilities``, and each subscription's plan status into ``vulnerability_sources``: two paged
+        Resource Graph queries and two ARM reads per subscription. Read-only.
     scan_results
         Trivy (``--format json``) or Grype (``-o json``) reports, files or folders of them, local or in Blob
         Storage, read into ``vulnerabilities`` (joined to the manifests by login server, repository and digest)
@@ -146,11 +151,15 @@ async def _collect(opts: Options) -> Inventory:
                             opts.cloud.logs_endpoint)
         reader = ActivityReader(arm, logs, opts.activity_days, collected_at) if opts.activity_days else None
         workloads = DeploymentReader(arm, logs, opts.aks_run_command, collected_at) if opts.deployments else None
+        defender = DefenderReader(arm, opts.cloud.name, [r.get("subscription_id") for r in selected]) \
+            if opts.vulnerabilities else None
         try:
             collector = Collector(opts, session, credential, progress)
             extra = [reader.read(selected) if reader else _nothing(),
-                     workloads.read(opts.subscriptions) if workloads else _nothing()]
-            *results, sources, _ = await asyncio.gather(*(collector.registry(arm, row) for row in selected), *extra)
+                     workloads.read(opts.subscriptions) if workloads else _nothing(),
+                     defender.read() if defender else _nothing()]
+            *results, sources, _, _ = await asyncio.gather(*(collector.registry(arm, row) for row in selected),
+                                                           *extra)
         finally:
             progress.close()
     metadata = {
@@ -180,9 +189,13 @@ async def _collect(opts: Options) -> Inventory:
     if workloads is not None:
         extra.update(deployment_tables(workloads, inventory.registries, inventory.tags))
         errors.append(schema.frame("errors", workloads.errors))
-    if opts.scan_results:
-        extra.update(scans.tables(await asyncio.to_thread(scans.read, opts.scan_results), inventory.registries,
-                                  inventory.manifests))
+    if opts.scan_results or defender is not None:
+        reports = await asyncio.to_thread(scans.read, opts.scan_results) if opts.scan_results else []
+        extra.update(scans.tables(reports, inventory.registries, inventory.manifests,
+                                  findings=defender.findings if defender else [],
+                                  sources=defender.sources if defender else []))
+        if defender is not None:
+            errors.append(schema.frame("errors", defender.errors))
     if extra:
         inventory = Inventory.from_tables({**inventory.tables(), **extra,
                                            "errors": schema.sort("errors", schema.concat("errors", errors))},

@@ -60,8 +60,10 @@ def content(repositories: dict[str, int]) -> dict[str, list[dict]]:
 class Hostile:
     """``with Hostile() as h: acrlib.collect(**h.connection())``; ``h.route(name, handler)`` replaces one route:
     ``async def handler(request, honest) -> web.StreamResponse`` (``await honest()`` is the honest answer).
-    Routes: resource_graph, usages, diagnostic_settings, workspace, logs_query, exchange, token, catalog,
-    repository, manifests, tags. ``workloads``: the rows Resource Graph answers the workloads query with;
+    Routes: resource_graph, usages, diagnostic_settings, workspace, pricings, logs_query, exchange, token,
+    catalog, repository, manifests, tags. ``security``: Resource Graph's ``securityresources`` rows (Defender's
+    findings, both shapes); ``pricing``: the tier every Defender plan answers. ``workloads``: the rows Resource
+    Graph answers the workloads query with;
     ``events``: Log Analytics table name -> frame; while it is empty no registry has a diagnostic setting, else
     each has one sending its events to the one workspace."""
 
@@ -70,6 +72,8 @@ class Hostile:
         self.registry_names = registries
         self.routes: dict[str, object] = {}
         self.workloads: list[dict] = []
+        self.security: list[dict] = []  # securityresources rows, of both shapes (each query gets its type's)
+        self.pricing = "Standard"  # each subscription's Defender plans' tier
         self.events: dict[str, pl.DataFrame] = {}
         self.seen: list[tuple[str, str, str, dict]] = []  # (origin, method, path, headers)
         self.ports: dict[str, int] = {}
@@ -167,6 +171,8 @@ class Hostile:
                 return "diagnostic_settings", ()
             if "/workspaces/" in path.lower():
                 return "workspace", ()
+            if "/providers/microsoft.security/pricings/" in path.lower():
+                return "pricings", ()
             return "usages", ()
         if path == "/oauth2/exchange":
             return "exchange", ()
@@ -190,6 +196,9 @@ class Hostile:
             data = [{"id": f"/subscriptions/{SUBSCRIPTION}", "subscriptionId": SUBSCRIPTION, "name": "Hostile"}]
         elif "managedclusters" in body["query"].lower():  # the workloads query
             data = self.workloads
+        elif "securityresources" in body["query"]:  # Defender's findings: the rows of the shape asked for
+            legacy = "subassessments" in body["query"]
+            data = [r for r in self.security if str(r.get("type", "")).lower().endswith("subassessments") == legacy]
         else:
             data = [{
                 "id": self.registry_id(name),
@@ -204,6 +213,10 @@ class Hostile:
     async def _usages(self, request, origin):
         return web.json_response({"value": [{"name": "Size", "limit": 100 << 30, "currentValue": 12345,
                                              "unit": "Bytes"}]})
+
+    async def _pricings(self, request, origin):
+        plan = request.path.rsplit("/", 1)[-1]
+        return web.json_response({"id": request.path, "name": plan, "properties": {"pricingTier": self.pricing}})
 
     async def _diagnostic_settings(self, request, origin):
         if not self.events:  # no event logs: no setting sends any

@@ -46,7 +46,7 @@ def test_options_resolves_and_checks_its_settings():
 
 def test_the_cli_defaults_are_collects():
     args = build_parser().parse_args(["collect", "--out", "x"])
-    for name in ("layers", "referrers", "activity_days", "deployments", "aks_run_command"):
+    for name in ("layers", "referrers", "activity_days", "deployments", "aks_run_command", "vulnerabilities"):
         assert getattr(args, name) == DEFAULTS[name], name
 
 

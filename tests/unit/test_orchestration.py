@@ -175,3 +175,41 @@ def test_deployments_of_container_apps_are_read_from_resource_graph():
     assert rows == [("hostileacr", "web", "v1", "api", False, "containerapp"),
                     (None, "library/busybox", "1", "migrate", True, "containerapp")]
     assert inv.deployment_sources.select("name", "status").rows() == [("shop", "ok")]
+
+
+def test_defender_findings_are_read_per_subscription_with_its_plan_status():
+    import json as _json
+
+    with Hostile() as h:
+        server = h.login_servers["hostileacr"]
+        digest = h.data["web"][0]["digest"]
+        h.security = [
+            {"id": f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Security/assessments/a1",
+             "type": "microsoft.security/assessments", "subscriptionId": SUBSCRIPTION,
+             "properties": {"metadata": {"recommendationCategory": "SoftwareUpdate"},
+                            "resourceAdditionalData": _json.dumps({"Digest": digest, "RepositoryDetails": {
+                                "RepositoryName": "web", "RegistryHost": server}}),
+                            "additionalData": {"SoftwareName": "openssl", "CvesDetails": _json.dumps([
+                                {"CveId": "CVE-2024-1", "Severity": "Critical", "FixedVersion": "3.1"}])}}},
+            {"id": f"/subscriptions/{SUBSCRIPTION}/x/assessments/c0b7cfc6-3172-465a-b378-53c7ff2cc0d5/"
+                   "subassessments/1", "type": "microsoft.security/assessments/subassessments",
+             "subscriptionId": SUBSCRIPTION,
+             "properties": {"additionalData": {
+                 "artifactDetails": {"registryHost": server, "repositoryName": "web", "digest": digest},
+                 "vulnerabilityDetails": {"cveId": "CVE-2023-9", "severity": "Low"},
+                 "softwareDetails": {"packageName": "zlib", "fixStatus": "NoFixAvailable"}}}}]
+        inv = acrlib.collect(**h.connection(), **QUIET, vulnerabilities=True)
+        pricing_paths = [p for _, p, _ in h.requests_to("arm") if "pricings" in p]
+        h.pricing = "Free"
+        off = acrlib.collect(**h.connection(), **QUIET, vulnerabilities=True)
+        china = acrlib.collect(**h.connection(), **QUIET, vulnerabilities=True, cloud="china")
+    found = inv.vulnerabilities.sort("cve_id")
+    assert found.select("registry", "repository", "digest", "cve_id", "severity", "fix_status", "source").rows() == [
+        ("hostileacr", "web", digest, "CVE-2023-9", "Low", "no-fix", "defender-legacy"),
+        ("hostileacr", "web", digest, "CVE-2024-1", "Critical", "fix-available", "defender")]
+    assert inv.vulnerability_sources.select("subscription_id", "status", "rows").rows() == [(SUBSCRIPTION, "ok", 2)]
+    assert len(pricing_paths) == 2 and all("api-version=2024-01-01" in p for p in pricing_paths)
+    status = off.vulnerability_sources.row(0, named=True)
+    assert status["status"] == "scanning-off" and "Defender for Containers" in status["message"]
+    assert china.vulnerability_sources.select("status").rows() == [("not-available",)]
+    assert china.vulnerabilities.height == 0
