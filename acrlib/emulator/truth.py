@@ -7,6 +7,7 @@ import polars as pl
 from acrlib import schema, skus
 from acrlib.images import from_container_insights, parse_image
 
+from . import findings
 from .model import DAY, Registry, Tenant
 from .workloads import agent_image_fields
 
@@ -210,7 +211,8 @@ def truth_tables(tenant: Tenant, login_servers: dict[str, str], activity_days: i
                  run_command: bool = False) -> dict[str, pl.DataFrame]:
     """Every table of the tenant's data-plane registries (discovery-only registries are left out); the
     activity tables for ``activity_days`` of logs (empty for 0); the deployment tables, with the AKS run command
-    on clusters without Container Insights when ``run_command``."""
+    on clusters without Container Insights when ``run_command``; the vulnerability tables as a collection with
+    ``vulnerabilities=True`` reads Defender's findings."""
     rows: dict[str, list[dict]] = {name: [] for name in schema.TABLES}
     for reg in tenant.registries:
         if reg.discovery_only:
@@ -260,7 +262,8 @@ def truth_tables(tenant: Tenant, login_servers: dict[str, str], activity_days: i
                                            "media_type": subject.media_type if subject else None,
                                            "role": "subject"})
     tables = {}
-    for name in ("activity", "activity_sources", "deployments", "deployment_sources"):
+    for name in ("activity", "activity_sources", "deployments", "deployment_sources", "vulnerabilities",
+                 "vulnerability_sources"):
         rows.pop(name)
     for name, table_rows in rows.items():
         df = pl.DataFrame(table_rows, schema={
@@ -275,4 +278,6 @@ def truth_tables(tenant: Tenant, login_servers: dict[str, str], activity_days: i
     else:
         tables.update({name: schema.empty(name) for name in ("activity", "activity_sources")})
     tables.update(deployment_tables(tenant, login_servers, run_command))
+    for name, found in findings.truth_tables(tenant, login_servers).items():  # as vulnerabilities=True reads them
+        tables[name] = schema.sort(name, schema.frame(name, found))
     return {name: tables[name] for name in schema.TABLES}

@@ -56,7 +56,7 @@ def test_boolean_logic_in_and_tests():
     "resources | summarize count() by type",
     "resources | join kind=leftouter (resourcecontainers) on subscriptionId",
     "resources | where name matches regex 'a.*'",
-    "securityresources | project id",
+    "advisorresources | project id",
     "resources | project id,",
     "resources | where strlen(name) > 3",
 ])

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from acrlib import skus
 
-from .. import workloads
+from .. import findings, workloads
 from ..model import Registry, Tenant, format_time
 from . import graph_query, tokens
 from .kql import KqlError
@@ -130,7 +130,8 @@ class ArmHandler:
                     "subscriptionId": sub_id, "resourceGroup": rg, "location": "westeurope",
                     "properties": {"provisioningState": "Succeeded"}, "tags": {},
                 })
-            self._tables = {"resources": resources, "resourcecontainers": containers}
+            self._tables = {"resources": resources, "resourcecontainers": containers,
+                            "securityresources": findings.security_rows(tenant, state.login_servers)}
         return self._tables
 
     def invalidate(self) -> None:
@@ -194,6 +195,8 @@ class ArmHandler:
             ("GET", re.compile(group + r"Microsoft\.OperationalInsights/workspaces/[^/]+)$", re.IGNORECASE),
              self.workspace),
             ("GET", re.compile(group + r"Microsoft\.Web/sites/[^/]+)/config/web$", re.IGNORECASE), self.site_config),
+            ("GET", re.compile(r"^/subscriptions/([^/]+)/providers/Microsoft\.Security/pricings/([^/]+)$",
+                               re.IGNORECASE), self.pricing),
             ("POST", re.compile(group + r"Microsoft\.ContainerService/managedClusters/[^/]+)/runCommand$",
                                 re.IGNORECASE), self.run_command),
             ("GET", re.compile(group + r"Microsoft\.ContainerService/managedClusters/[^/]+)/commandResults/"
@@ -206,6 +209,17 @@ class ArmHandler:
         if w is None:
             raise Reply(404, arm_error("ResourceNotFound", f"The Resource '{resource_id}' was not found."))
         return w
+
+    def pricing(self, call: Call, subscription: str, plan: str) -> dict:
+        """A subscription's Defender plan (Containers, CloudPosture, ...): its tier, or 403 when the caller may
+        not read the subscription's security settings."""
+        tier = findings.pricing(self.state.tenant, subscription)
+        if tier is None:
+            raise Reply(403, arm_error("AuthorizationFailed", "The client does not have authorization to perform "
+                                       "action 'Microsoft.Security/pricings/read' over scope "
+                                       f"'/subscriptions/{subscription}'."))
+        return {"id": f"/subscriptions/{subscription}/providers/Microsoft.Security/pricings/{plan}", "name": plan,
+                "type": "Microsoft.Security/pricings", "properties": {"pricingTier": tier}}
 
     def site_config(self, call: Call, resource_id: str) -> dict:
         w = self._workload(resource_id, ("appservice", "functions"))

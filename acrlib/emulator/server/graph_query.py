@@ -1,7 +1,7 @@
 """The emulator's Resource Graph back end of its KQL front end (:mod:`.kql`): queries over resource rows.
 
-Supported: ``resources`` / ``resourcecontainers`` piped into ``where`` (``==``, ``!=``, ``=~``, ``!~``,
-``contains``, ``!contains``, ``startswith``, ``has``, ``in``, ``in~``, ``!in``, ``isnotempty()``,
+Supported: ``resources`` / ``resourcecontainers`` / ``securityresources`` piped into ``where`` (``==``, ``!=``,
+``=~``, ``!~``, ``contains``, ``!contains``, ``startswith``, ``has``, ``in``, ``in~``, ``!in``, ``isnotempty()``,
 ``isempty()``, ``isnotnull()``, ``isnull()``, ``and``/``or``/``not()``), ``project`` (columns, dotted paths,
 ``name = expr``), ``extend``, ``order by``/``sort by`` (default descending, as in Kusto), ``limit``/``take``.
 Functions: ``tostring``, ``tolower``, ``toupper``, ``toint``, ``tolong``, ``tobool``. Anything else is a
@@ -18,7 +18,8 @@ from .kql import Dialect, KqlError, parse
 
 RESOURCE_GRAPH = Dialect(
     name="Resource Graph",
-    tables={"resources": "resources", "resourcecontainers": "resourcecontainers"},
+    tables={"resources": "resources", "resourcecontainers": "resourcecontainers",
+            "securityresources": "securityresources"},
     operators=frozenset({"where", "project", "extend", "order", "sort", "limit", "take"}),
     comparisons=frozenset({"==", "!=", "=~", "!~", "contains", "!contains", "startswith", "has", "in", "in~",
                            "!in"}),
@@ -151,7 +152,7 @@ class Result:
 def run(query: str, tables: dict[str, list[dict]]) -> Result:
     """Evaluate ``query`` over ``tables`` (table name -> rows)."""
     parsed = parse(query, RESOURCE_GRAPH)
-    rows = list(tables[parsed.table])
+    rows = list(tables.get(parsed.table, []))
     ops = [(op[0], op[1]) for op in parsed.ops]
     columns: list[str] | None = None
     limited = False
