@@ -65,6 +65,19 @@ def redact(text: str) -> str:
     return text
 
 
+MESSAGE_CHARS = 1000  # an errors row's message is cut to this many characters
+
+
+def error_row(stage: str, code: str, message: str, *, registry: str | None = None, repository: str | None = None,
+              status: int | None = None) -> dict:
+    """One row of the ``errors`` table: secrets a server echoed removed, the message cut to ``MESSAGE_CHARS``,
+    stamped now. Every stage of a collection records its failures through it."""
+    import datetime as dt
+
+    return {"registry": registry, "repository": repository, "stage": stage, "http_status": status,
+            "code": redact(str(code)), "message": redact(str(message))[:MESSAGE_CHARS], "at": dt.datetime.now(dt.UTC)}
+
+
 class AcrlibError(Exception):
     """Base of every exception acrlib raises on purpose."""
 

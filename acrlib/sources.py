@@ -24,7 +24,7 @@ import polars as pl
 from . import locations, schema, snapshots
 from .collection import collect
 from .collection.options import check_filters
-from .errors import BlobStorageError, redact
+from .errors import BlobStorageError, error_row
 from .history import History
 from .inventory import HISTORY_ERROR, Inventory
 
@@ -197,9 +197,7 @@ def _skipped(inventory: Inventory, history: History) -> History:
     """Report the history's folders that could not be read (left out of it) as warning rows of ``inventory``'s
     ``errors`` (stage ``history``): a planted or broken folder costs itself, never the run."""
     if history.skipped:
-        now = dt.datetime.now(dt.UTC)
-        rows = [{"registry": None, "repository": None, "stage": "history", "http_status": None,
-                 "code": "SKIPPED_SNAPSHOT", "message": redact(line)[:1000], "at": now} for line in history.skipped]
+        rows = [error_row("history", "SKIPPED_SNAPSHOT", line) for line in history.skipped]
         inventory.errors = schema.sort("errors", pl.concat([inventory.errors, schema.frame("errors", rows)]))
     return history
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from .. import schema
-from ..errors import RequestFailed, redact
+from ..errors import RequestFailed, error_row
 from .discovery import Arm
 from .logs import LogAnalytics, kql_string, table_rows
 from .parse import json_value, typed
@@ -134,9 +134,7 @@ class ActivityReader:
         self.results = Results()
 
     def error(self, registry: str | None, code: str, message: str, status: int | None = None) -> None:
-        self.results.errors.append({"registry": registry, "repository": None, "stage": "activity",
-                                    "http_status": status, "code": redact(code), "message": redact(message)[:1000],
-                                    "at": dt.datetime.now(dt.UTC)})
+        self.results.errors.append(error_row("activity", code, message, registry=registry, status=status))
 
     async def read(self, rows: list[dict]) -> list[Source]:
         sources = [Source(r["registry"], r["id"]) for r in rows]

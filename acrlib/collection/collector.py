@@ -5,7 +5,6 @@ children and manifest bytes the listings leave out. Every problem becomes a row 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ import polars as pl
 
 from .. import media_types as mt
 from .. import schema, skus
-from ..errors import RequestFailed, SignInRequired, redact
+from ..errors import RequestFailed, SignInRequired, error_row
 from . import parse, previous
 from .contents import manifests_read
 from .discovery import Arm
@@ -26,7 +25,6 @@ from .tokens import EntraToken
 
 # Requests in flight per registry (once throttled, acrlib paces at the SKU's documented ReadOps).
 SKU_CONCURRENCY = {"Basic": 8, "Standard": 16, "Premium": 32}
-MESSAGE_CHARS = 1000
 # What identifies an item of each listing: an item without it cannot be told apart from others and is left out.
 ITEM_KEYS = {"manifests": ("digest",), "tags": ("tag", "digest")}
 
@@ -60,9 +58,8 @@ class RegistryResult:
     def problem(self, stage: str, repository: str | None, code: str, message: str,
                 status: int | None = None) -> None:
         """Record one problem as a row of the errors table (secrets that a server echoed are removed)."""
-        self.errors.append({"registry": self.row["registry"], "repository": repository, "stage": stage,
-                            "http_status": status, "code": redact(code), "message": redact(message)[:MESSAGE_CHARS],
-                            "at": dt.datetime.now(dt.UTC)})
+        self.errors.append(error_row(stage, code, message, registry=self.row["registry"], repository=repository,
+                                     status=status))
         self.on_problem()
 
     def failure(self, stage: str, repository: str | None, exc: BaseException) -> None:

@@ -14,9 +14,9 @@ cannot be read costs that row (counted); a row of an unknown shape says which ke
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
+from ..errors import error_row
 from .cells import score, severity, text
 from .logs import parse_time
 from .parse import json_value
@@ -193,10 +193,7 @@ class DefenderReader:
         self.errors: list[dict] = []
 
     def error(self, code: str, message: str, status: int | None = None) -> None:
-        from ..errors import redact
-
-        self.errors.append({"registry": None, "repository": None, "stage": "vulnerabilities", "http_status": status,
-                            "code": redact(code), "message": redact(message)[:1000], "at": dt.datetime.now(dt.UTC)})
+        self.errors.append(error_row("vulnerabilities", code, message, status=status))
 
     def source(self, sub: str, status: str, rows: int = 0, message: str = "", source: str = "defender") -> None:
         self.sources.append({"subscription_id": sub, "path": None, "source": source, "status": status,

@@ -25,7 +25,7 @@ from email.utils import parsedate_to_datetime
 import polars as pl
 
 from .. import schema
-from ..errors import RequestFailed, redact
+from ..errors import RequestFailed, error_row
 from ..images import from_container_insights, parse_image
 from .discovery import Arm, arm_url
 from .http import response_error, retry_after_seconds
@@ -114,8 +114,7 @@ class DeploymentReader:
         self.errors: list[dict] = []
 
     def error(self, code: str, message: str, status: int | None = None) -> None:
-        self.errors.append({"registry": None, "repository": None, "stage": "deployments", "http_status": status,
-                            "code": redact(code), "message": redact(message)[:1000], "at": dt.datetime.now(dt.UTC)})
+        self.errors.append(error_row("deployments", code, message, status=status))
 
     def source(self, resource: dict, service: str, status: str, source: str, message: str = "") -> None:
         self.sources.append({"resource_id": resource["id"], "name": resource["name"], "service": service,
