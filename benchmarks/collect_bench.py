@@ -9,7 +9,8 @@ repository, manifest and tag of the tenant:
                list_repository_names, and per repository list_manifest_properties and list_tag_properties,
                one after the other, default settings (what Microsoft's docs lead to)
   sdk-threads  the same calls spread over a thread pool of 8 workers
-  acrlib       acrlib.collect(**emulator.connection(), activity_days=0, deployments=False): the listing alone
+  acrlib       acrlib.collect(**emulator.connection(), activity_days=0, deployments=False,
+               vulnerabilities=False): the listing alone
 
 Each runs in its own process (clean CPU and peak-RSS figures) against the same emulator, whose throttle
 buckets are refilled in between. Rows are checked against the emulator's truth: a run that loses or
@@ -117,7 +118,7 @@ def run_acrlib(conn, job: dict | None = None) -> dict:
     # The same work as the SDK loops: the listings. Pull activity (Log Analytics) is another service.
     job = job or {}
     inv = acrlib.collect(**conn.connection(), progress=False, activity_days=0, deployments=False,
-                         layers=job.get("layers", False), previous=job.get("previous"))
+                         vulnerabilities=False, layers=job.get("layers", False), previous=job.get("previous"))
     return {"inventory": inv}
 
 

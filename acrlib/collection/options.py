@@ -49,9 +49,8 @@ class Options:
     deployments: bool = True
     aks_run_command: bool = False  # the one write acrlib can make: a pod in each cluster without Container Insights
     previous: Any = None  # an Inventory whose content-addressed facts are reused (see collection.previous)
-    # Defender for Cloud's findings (read-only: Resource Graph and one ARM read per subscription). Off by default
-    # until the emulator serves them and the report shows them.
-    vulnerabilities: bool = False
+    # Defender for Cloud's findings (read-only: two Resource Graph queries, two ARM reads per subscription)
+    vulnerabilities: bool = True
     scan_results: Any = ()  # Trivy / Grype JSON reports: files or folders, local or in Blob Storage
     registry_names: frozenset[str] | None = field(init=False, default=None)
     registry_pattern: re.Pattern | None = field(init=False, default=None)

@@ -58,7 +58,7 @@ def test_only_reads_reach_registries_arm_and_log_analytics(demo):
     arm = log.filter(pl.col("registry") == "arm")
     assert set(arm.filter(pl.col("method") != "GET")["endpoint"]) == {"resource_graph"}
     assert set(arm["endpoint"]) == {"resource_graph", "list_usages", "diagnostic_settings", "workspace",
-                                   "site_config"}
+                                   "site_config", "pricings"}
     logs = log.filter(pl.col("registry") == "logs")
     assert set(logs["endpoint"]) == {"logs_query"} and set(logs["method"]) == {"POST"}  # queries read
     assert set(log["method"]) <= {"GET", "HEAD", "POST"}

@@ -10,7 +10,7 @@ import pytest
 
 import acrlib
 
-QUIET = {"progress": False, "activity_days": 0, "deployments": False}
+QUIET = {"progress": False, "activity_days": 0, "deployments": False, "vulnerabilities": False}  # reports alone
 
 
 def trivy(image: str, digest: str, findings: list[tuple[str, str, str, str]]) -> dict:

@@ -35,7 +35,7 @@ def test_the_stock_resource_graph_client_reads_the_security_rows_of_both_shapes(
 
 
 def test_defender_findings_equal_the_truth(tiny, tiny_truth):
-    inv = acrlib.collect(**tiny.connection(), **QUIET, vulnerabilities=True)
+    inv = acrlib.collect(**tiny.connection(), **QUIET)  # vulnerabilities: on by default
     assert_frame_equal(inv.vulnerabilities, tiny_truth["vulnerabilities"])
     assert_frame_equal(inv.vulnerability_sources.drop("message"), tiny_truth["vulnerability_sources"].drop("message"))
     v = inv.vulnerabilities
@@ -49,7 +49,7 @@ def test_defender_findings_equal_the_truth(tiny, tiny_truth):
 
 
 def test_a_subscription_with_scanning_off_says_what_to_enable(demo):
-    inv = acrlib.collect(**demo.connection(), **QUIET, vulnerabilities=True)
+    inv = acrlib.collect(**demo.connection(), **QUIET)
     truth = demo.truth()
     assert_frame_equal(inv.vulnerabilities, truth["vulnerabilities"])
     status = dict(inv.vulnerability_sources.select("subscription_id", "status").iter_rows())

@@ -14,7 +14,7 @@ from hostile import SUBSCRIPTION, Hostile
 import acrlib
 from acrlib import schema
 
-QUIET = {"activity_days": 0, "deployments": False}
+QUIET = {"activity_days": 0, "deployments": False, "vulnerabilities": False}
 
 
 def manifests(inv: acrlib.Inventory) -> pl.DataFrame:
@@ -198,11 +198,11 @@ def test_defender_findings_are_read_per_subscription_with_its_plan_status():
                  "artifactDetails": {"registryHost": server, "repositoryName": "web", "digest": digest},
                  "vulnerabilityDetails": {"cveId": "CVE-2023-9", "severity": "Low"},
                  "softwareDetails": {"packageName": "zlib", "fixStatus": "NoFixAvailable"}}}}]
-        inv = acrlib.collect(**h.connection(), **QUIET, vulnerabilities=True)
+        inv = acrlib.collect(**h.connection(), **{**QUIET, "vulnerabilities": True})
         pricing_paths = [p for _, p, _ in h.requests_to("arm") if "pricings" in p]
         h.pricing = "Free"
-        off = acrlib.collect(**h.connection(), **QUIET, vulnerabilities=True)
-        china = acrlib.collect(**h.connection(), **QUIET, vulnerabilities=True, cloud="china")
+        off = acrlib.collect(**h.connection(), **{**QUIET, "vulnerabilities": True})
+        china = acrlib.collect(**h.connection(), **{**QUIET, "vulnerabilities": True}, cloud="china")
     found = inv.vulnerabilities.sort("cve_id")
     assert found.select("registry", "repository", "digest", "cve_id", "severity", "fix_status", "source").rows() == [
         ("hostileacr", "web", digest, "CVE-2023-9", "Low", "no-fix", "defender-legacy"),

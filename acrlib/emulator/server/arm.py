@@ -87,6 +87,7 @@ ENDPOINTS = (
     ("endswith", "/config/web", "site_config"),
     ("endswith", "/runcommand", "run_command"),
     ("contains", "/commandresults/", "command_result"),
+    ("contains", "/providers/microsoft.security/pricings/", "pricings"),
     ("contains", "/providers/microsoft.containerregistry/registries/", "registry"),
 )
 
