@@ -83,8 +83,7 @@ class QuotaPacer:
 # name segments without anything a URL gives a meaning to (no '..' or '.', no '%', '?', '#', '@', '\\', ':' or
 # white space). Anything else would let an answer point the ARM token elsewhere.
 _SEGMENT = r"[^/?#%@:\\\s]+"
-RESOURCE_ID = re.compile(rf"/subscriptions/[0-9a-fA-F]{{8}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-"
-                         rf"[0-9a-fA-F]{{12}}(?:/{_SEGMENT})*")
+RESOURCE_ID = re.compile(rf"/subscriptions/{parse.GUID}(?:/{_SEGMENT})*")
 PROVIDER_PATH = re.compile(rf"/providers/{_SEGMENT}(?:/{_SEGMENT})*")
 
 

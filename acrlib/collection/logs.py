@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ..errors import RequestFailed
 from .discovery import Arm
 from .http import RequestTimedOut, RetryPolicy, Session, response_error
-from .parse import json_object, typed
+from .parse import GUID, json_object, typed
 
 WORKSPACE_API = "2022-10-01"
 
@@ -48,7 +48,7 @@ class Outcome:
     denied: bool = False
 
 
-GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+GUID_ID = re.compile(GUID)
 
 
 def table_rows(table: Table) -> tuple[list[dict], int]:
@@ -136,7 +136,7 @@ class LogAnalytics:
         answer = await self.arm.get(resource_id, WORKSPACE_API, "Log Analytics workspace")
         props = answer.get("properties") if isinstance(answer.get("properties"), dict) else {}
         customer_id = typed(props.get("customerId"), str)
-        if not customer_id or not GUID.fullmatch(customer_id):  # it goes into the query URL: a GUID and nothing else
+        if not customer_id or not GUID_ID.fullmatch(customer_id):  # it goes into the query URL: a GUID and nothing else
             raise RequestFailed(200, "INVALID_ANSWER", f"workspace {resource_id} has no customerId (a GUID)")
         return Workspace(typed(answer.get("id"), str) or resource_id, customer_id)
 

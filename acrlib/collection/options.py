@@ -14,10 +14,11 @@ from ..clouds import Cloud
 from ..clouds import cloud as resolve_cloud
 from ..credentials import default_credential
 from .http import Limits
+from .parse import GUID
 from .previous import check_cloud
 from .previous import load as load_previous
 
-SUBSCRIPTION_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+SUBSCRIPTION_ID = re.compile(GUID)
 REGISTRY_NAME = re.compile(r"^[a-zA-Z0-9]{5,50}$")
 REFERRER_CHECKS = ("artifacts", "untagged")
 
@@ -119,7 +120,7 @@ def check_filters(subscriptions, registries) -> tuple[tuple[str, ...] | None, fr
         if not subs:
             raise ValueError("subscriptions is empty; pass None to search every subscription the credential sees")
         for sub in subs:
-            if not isinstance(sub, str) or not SUBSCRIPTION_ID.match(sub):
+            if not isinstance(sub, str) or not SUBSCRIPTION_ID.fullmatch(sub):
                 raise ValueError(f"malformed subscription id {sub!r}: expected a GUID like "
                                  "'00000000-0000-0000-0000-000000000000'")
     if isinstance(registries, str):

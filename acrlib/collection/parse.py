@@ -89,6 +89,10 @@ def tags(registry: str, pages: list[tuple[str, bytes]]) -> pl.DataFrame:
 INT64 = (-(1 << 63), (1 << 63) - 1)
 
 
+# A GUID (subscription ids, workspace customer ids): one pattern for every check of one.
+GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
+
 def typed(value, kind: type):
     """``value`` when it is a ``kind`` (an int also within int64, a bool never an int); None otherwise. Rows
     built in Python from server answers go through this, so one odd value cannot break a frame."""
