@@ -9,6 +9,7 @@ from .headline import Headline, headline
 from .posture import posture, posture_matrix
 from .protect import DELETING, running_deletions
 from .purge import PurgePlan, describe, pull_protected_plan, purge_plan
+from .risk import exposure
 from .storage import duplicates, has_layers, reclaimable, storage
 from .summary import collection_status, summary
 from .trends import cost_over_time, growth, projection, tag_churn
@@ -25,6 +26,7 @@ __all__ = [
     "delete_script",
     "describe",
     "duplicates",
+    "exposure",
     "growth",
     "has_layers",
     "headline",

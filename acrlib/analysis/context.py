@@ -17,8 +17,9 @@ import polars as pl
 from ..inventory import Inventory
 from .cost import cost, savings
 from .facts import manifest_facts
-from .frames import InUse, PerRegistry, Usage
+from .frames import Exposure, InUse, PerRegistry, Usage
 from .posture import posture
+from .risk import exposure
 from .storage import reclaimable_of, storage_of
 from .summary import summary_of
 from .usage import in_use, unused_of
@@ -112,6 +113,11 @@ class Analysis:
     def savings(self) -> pl.DataFrame | None:
         """:func:`acrlib.savings` of what the plan frees, at ``rates`` (None without a plan)."""
         return savings(self.inv, self.freed.registries, **self.rates) if self.plan is not None else None
+
+    @_computed
+    def exposure(self) -> Exposure:
+        """:func:`acrlib.exposure` of the plan, pulls counted over ``activity_days`` (at least one day)."""
+        return exposure(self.inv, self.plan, days=max(self.activity_days, 1))
 
     @_computed
     def posture(self) -> pl.DataFrame:

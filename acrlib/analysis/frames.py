@@ -66,3 +66,15 @@ class InUse(Frames):
     old: pl.DataFrame
     outside: pl.DataFrame
     drift: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class Exposure(Frames):
+    """What is risky to keep: every top-level image with its findings, the running ones with fixable critical or
+    high findings, the vulnerable ones nobody runs or pulls, the ones no source reports, and per registry."""
+
+    images: pl.DataFrame
+    running_fixable: pl.DataFrame
+    cleanup_first: pl.DataFrame
+    unscanned: pl.DataFrame
+    registries: pl.DataFrame

@@ -48,6 +48,7 @@ def test_every_property_equals_the_public_function():
     _same(a.costs, acrlib.cost(inv))
     _same(a.savings, acrlib.savings(inv, acrlib.reclaimable(inv, plan).registries))
     _same(a.posture, acrlib.posture(inv))
+    _same(a.exposure, acrlib.exposure(inv, plan, days=60))
     assert a.headline == acrlib.headline(inv, plan)
     assert a.freed.registries["reclaimable_bytes"].sum() > 0, "the plan frees something: the test can tell"
 
