@@ -325,3 +325,17 @@ def running_age(inv: Inventory) -> go.Figure:
                      on=["registry", "repository", "digest"]))
     return _by_age(running, inv.collected_at, "created_at", RUNNING_AGE_BUCKETS, "pushed", "images",
                    "Running images by age (time since push)", "images")
+
+
+def risk(exposure_registries: pl.DataFrame) -> go.Figure:
+    """Per registry: distinct critical and high vulnerabilities of its images, and how many of those a fix
+    exists for (hover: vulnerable images, running ones with fixable findings)."""
+    data = exposure_registries.select("registry", "critical", "high", pl.col("fixable").alias("fixable"),
+                                      pl.col("vulnerable").alias("vulnerable images"),
+                                      pl.col("running_fixable").alias("running, fixable"))
+    long = data.unpivot(index=["registry", "vulnerable images", "running, fixable"],
+                        on=["critical", "high", "fixable"], variable_name="findings", value_name="count")
+    return _hbar(long, "registry", "count", "Critical and high vulnerabilities per registry, and how many a fix "
+                 "exists for", "vulnerabilities (distinct per image)", grouped=True, color="findings",
+                 hover_data={"vulnerable images": ":,", "running, fixable": ":,", "count": ":,"})
+

@@ -17,7 +17,7 @@ from . import format as fmt
 # The report notebook's sections, in order: the table of contents, and the targets findings link to (a test
 # checks the notebook's "## " headings are exactly these).
 SECTIONS = (
-    "Purge plan", "Reclaimable storage", "Cost", "In use", "Usage", "Security posture", "Storage per registry",
+    "Purge plan", "Reclaimable storage", "Cost", "In use", "Risk", "Usage", "Security posture", "Storage per registry",
     "Storage truth", "Trends", "Images and tags per registry", "Age of tags", "Fleet duplicates",
     "Architectures and operating systems", "Artifact kinds", "Collection errors",
 )
@@ -171,6 +171,19 @@ def findings(a: Analysis, *, currency: str = "USD") -> list[Finding]:
                 f"{_plural(running.outside.height, 'image')} {'runs' if running.outside.height == 1 else 'run'} "
                 f"from registries outside the tenant ({_names(running.outside['host'].unique().sort())})."),
                 "In use"))
+    if inv.vulnerability_sources.height:
+        risky = a.exposure
+        if risky.running_fixable.height:
+            worst = risky.running_fixable.row(0, named=True)
+            found.append(Finding(2, float(risky.running_fixable.height), (
+                f"{_plural(risky.running_fixable.height, 'running image has', 'running images have')} critical or "
+                f"high vulnerabilities that a fix exists for; {worst['registry']}/{worst['repository']} the most "
+                f"({_plural(worst['critical'], 'critical')}, {_plural(worst['high'], 'high')})."), "Risk"))
+        if risky.cleanup_first.height:
+            found.append(Finding(3, float(risky.cleanup_first.height), (
+                f"{_plural(risky.cleanup_first.height, 'vulnerable image is', 'vulnerable images are')} neither "
+                f"running nor pulled in the logs' window: delete {'it' if risky.cleanup_first.height == 1 else 'them'}"
+                " first."), "Risk"))
     if inv.activity_sources.height:
         used = a.usage.registries
         logged = used.filter(pl.col("never_pulled").is_not_null())

@@ -127,3 +127,22 @@ def workload_sources(inv: Inventory) -> pl.DataFrame:
     """The clusters, apps and sites read, with every status that is not ok first."""
     return (inv.deployment_sources.with_columns((pl.col("status") == "ok").alias("_ok"))
             .sort("_ok", "service", "name").drop("_ok", "resource_id"))
+
+
+def exposed_images(frame: pl.DataFrame) -> pl.DataFrame:
+    """Images of :func:`acrlib.exposure` as the report lists them: where, the short digest, tags, counts."""
+    return frame.select("registry", "repository", pl.col("digest").str.slice(0, 19).alias("digest"), "tags",
+                        "critical", "high", "fixable", "running", pl.col("last_pulled_at").alias("last pulled"))
+
+
+def unscanned_summary(unscanned: pl.DataFrame) -> pl.DataFrame:
+    """Images no source reports a finding for, counted per registry and reason."""
+    return (unscanned.group_by("registry", "reason").agg(pl.len().alias("images"))
+            .sort("registry", "images", descending=[False, True]))
+
+
+def vulnerability_sources(inv: Inventory) -> pl.DataFrame:
+    """Where findings come from, every status that is not ok first (its message says what to enable)."""
+    return (inv.vulnerability_sources.with_columns((pl.col("status") == "ok").alias("_ok"))
+            .sort("_ok", "source", "subscription_id", "path", nulls_last=True).drop("_ok"))
+
