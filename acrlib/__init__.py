@@ -33,6 +33,7 @@ from .analysis import (
     summary,
     tag_churn,
     unused,
+    vulnerability_trend,
 )
 from .collection import collect, collect_async
 from .errors import (
@@ -93,4 +94,5 @@ __all__ = [
     "summary",
     "tag_churn",
     "unused",
+    "vulnerability_trend",
 ]

@@ -12,7 +12,7 @@ from .purge import PurgePlan, describe, pull_protected_plan, purge_plan
 from .risk import exposure
 from .storage import duplicates, has_layers, reclaimable, storage
 from .summary import collection_status, summary
-from .trends import cost_over_time, growth, projection, tag_churn
+from .trends import cost_over_time, growth, projection, tag_churn, vulnerability_trend
 from .usage import in_use, pushed_never_pulled, unused
 
 __all__ = [
@@ -45,4 +45,5 @@ __all__ = [
     "summary",
     "tag_churn",
     "unused",
+    "vulnerability_trend",
 ]

@@ -121,3 +121,22 @@ def cost_over_time(h: History, **rates) -> pl.DataFrame:
         frames.append(cost(Inventory.from_tables({"registries": registries}), **rates)
                       .with_columns(pl.lit(when, dtype=schema.TIME).alias("collected_at")))
     return pl.concat(frames).sort("registry", "collected_at")
+
+
+def vulnerability_trend(h: History) -> pl.DataFrame:
+    """Per snapshot and registry: distinct critical and high vulnerabilities of the manifests it held then (a
+    manifest's CVE once, whatever source reports it; findings on digests it no longer held left out), with their
+    change since the previous snapshot. Snapshots written before acrlib
+    collected vulnerabilities count as none. Needs ``collect(vulnerabilities=True)`` (or ``scan_results``)."""
+    held = h.scan("manifests").select("collected_at", "registry", "repository", "digest")
+    found = (h.scan("vulnerabilities").filter(pl.col("registry").is_not_null())
+             .select("collected_at", "registry", "repository", "digest", "cve_id", "severity")
+             .join(held, on=["collected_at", "registry", "repository", "digest"], how="semi")
+             .unique(["collected_at", "registry", "repository", "digest", "cve_id"], keep="first")
+             .group_by("collected_at", "registry")
+             .agg((pl.col("severity") == "Critical").sum().alias("critical"),
+                  (pl.col("severity") == "High").sum().alias("high")).collect())
+    every = h.scan("registries").select("collected_at", "registry").collect()
+    table = (every.join(found, on=["collected_at", "registry"], how="left")
+             .with_columns(pl.col("critical", "high").fill_null(0)))
+    return _with_change(table, ["registry"], ["critical", "high"]).sort("registry", "collected_at")

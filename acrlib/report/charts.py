@@ -269,6 +269,15 @@ def trend(registry_growth: pl.DataFrame) -> go.Figure:
     return _layout(fig, "Billed storage over time", "snapshot time (UTC)", "billed storage (GiB)")
 
 
+def vulnerability_trend(trend: pl.DataFrame) -> go.Figure:
+    """Critical and high vulnerabilities per registry over the snapshots (:func:`acrlib.vulnerability_trend`)."""
+    data = trend.select("collected_at", "registry", (pl.col("critical") + pl.col("high")).alias("critical + high"),
+                        "critical", "high")
+    fig = px.line(safe_text(data), x="collected_at", y="critical + high", color="registry", markers=True,
+                  hover_data={"critical": ":,", "high": ":,"})
+    return _layout(fig, "Critical and high vulnerabilities over time", "snapshot time (UTC)", "vulnerabilities")
+
+
 def churn(tag_churn: pl.DataFrame) -> go.Figure:
     long = tag_churn.select("collected_at", "registry", "added", "removed", "moved").unpivot(
         index=["collected_at", "registry"], variable_name="change", value_name="tags")

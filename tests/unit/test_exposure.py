@@ -63,3 +63,18 @@ def test_running_fixable_cleanup_first_and_unscanned():
     row = e.registries.row(0, named=True)
     assert (row["images"], row["vulnerable"], row["critical"], row["running_fixable"], row["unscanned"]) == (
         4, 3, 1, 1, 1)
+
+
+def test_the_vulnerability_trend_counts_each_images_cve_once_per_snapshot(tmp_path):
+    import dataclasses
+    import datetime as dt
+
+    inv = tenant()[0]
+    first = dataclasses.replace(inv, collected_at=inv.collected_at - dt.timedelta(days=7))
+    fewer = inv.vulnerabilities.filter(pl.col("cve_id") != "CVE-4")
+    later = dataclasses.replace(inv, vulnerabilities=pl.concat([fewer, fewer]))  # two sources, the same CVEs
+    for snapshot in (first, later):
+        snapshot.to_parquet(tmp_path)
+    trend = acrlib.vulnerability_trend(acrlib.history(tmp_path))
+    assert trend.select("critical", "high", "critical_change", "high_change").rows() == [
+        (2, 2, None, None), (2, 1, 0, -1)], "CVE-1 on two platform images of one index counts per image digest"
