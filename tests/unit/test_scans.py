@@ -116,7 +116,7 @@ GRYPE_PATHS = [["matches"], ["matches", 0], ["matches", 0, "vulnerability"], ["m
                ["source", "target"], ["descriptor"]]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(which=st.sampled_from(["trivy", "grype", "any"]), index=st.integers(0, 10), value=JSON)
 def test_arbitrary_json_in_a_report_never_raises_and_every_finding_is_read_or_counted(which, index, value):
     if which == "trivy":
