@@ -20,3 +20,9 @@ def score(value) -> float | None:
     """A CVSS score from 0 to 10, else None."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 10
     return float(value) if ok else None
+
+
+def fix_status(mapped: str | None, fixed: str | None) -> str:
+    """fix-available when a fixed version is named, whatever the source's word; else the source's word as acrlib
+    says it (``mapped``: fix-available, no-fix or will-not-fix), or unknown."""
+    return "fix-available" if fixed else (mapped or "unknown")

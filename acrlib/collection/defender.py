@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 from ..errors import error_row
-from .cells import score, severity, text
+from .cells import fix_status, score, severity, text
 from .logs import parse_time
 from .parse import json_value
 
@@ -67,11 +67,9 @@ def _json(value):
 
 
 def _fix(status, fixed: str | None) -> str:
-    if fixed:
-        return "fix-available"
+    """Defender's FixStatus (spelled in several ways between tenants) as acrlib's fix_status."""
     key = re.sub(r"[^a-z]", "", status.lower()) if isinstance(status, str) else ""
-    return FIX_STATUS.get(key, "unknown")
-
+    return fix_status(FIX_STATUS.get(key), fixed)
 
 
 def _cvss_v3(cvss) -> float | None:

@@ -15,7 +15,7 @@ import polars as pl
 
 from .. import locations, schema
 from ..images import parse_image
-from .cells import score, severity, text
+from .cells import fix_status, score, severity, text
 from .logs import parse_time
 from .parse import json_value
 
@@ -46,10 +46,6 @@ class Report:
 
 
 
-
-
-def _fix(status: str | None, fixed: str | None) -> str:
-    return "fix-available" if fixed else (status or "unknown")
 
 
 def _image(references, prefer: str | None) -> tuple[str | None, str | None, str | None]:
@@ -96,7 +92,7 @@ def _trivy(doc: dict, report: Report) -> None:
                 fixed = text(v.get("FixedVersion"))
                 status = TRIVY_STATUS.get(v.get("Status")) if isinstance(v.get("Status"), str) else None
                 report.rows.append(_row(report, cve, severity(v.get("Severity")), base, package,
-                                        text(v.get("InstalledVersion")), fixed, _fix(status, fixed),
+                                        text(v.get("InstalledVersion")), fixed, fix_status(status, fixed),
                                         parse_time(v.get("PublishedDate")), scanned))
             except (AttributeError, ValueError, TypeError, OverflowError):
                 bad += 1
@@ -128,7 +124,7 @@ def _grype(doc: dict, report: Report) -> None:
             fixed = ", ".join(versions) or None
             state = GRYPE_STATE.get(fix.get("state")) if isinstance(fix.get("state"), str) else None
             report.rows.append(_row(report, cve, severity(v.get("severity")), base, package,
-                                    text(artifact.get("version")), fixed, _fix(state, fixed), None, scanned))
+                                    text(artifact.get("version")), fixed, fix_status(state, fixed), None, scanned))
         except (AttributeError, ValueError, TypeError, OverflowError):
             bad += 1
     if bad:
