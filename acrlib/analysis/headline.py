@@ -42,6 +42,9 @@ class Headline(Frames):
     monthly_savings: float | None = None
     soonest_full_registry: str | None = None
     soonest_full_on: dt.datetime | None = None
+    running_fixable: int | None = None
+    critical_findings: int | None = None
+    critical_removed: int | None = None
 
 
 def headline(inv: Inventory, plan: pl.DataFrame | None = None, *, rates: dict | None = None,
@@ -58,7 +61,10 @@ def headline(inv: Inventory, plan: pl.DataFrame | None = None, *, rates: dict | 
       reclaimable_share (of billed bytes, None when nothing is billed), monthly_savings (only storage above an
       allowance costs money, so this is often much less than the bytes suggest);
     - with a :class:`~acrlib.History` of two or more snapshots: soonest_full_registry and soonest_full_on, the
-      first registry to run out of included storage at its recent growth (None when none is growing into it).
+      first registry to run out of included storage at its recent growth (None when none is growing into it);
+    - with vulnerability findings (:func:`acrlib.exposure`): running_fixable (running images with critical or
+      high findings a fix exists for), critical_findings (critical CVEs of the tenant's manifests, each CVE once
+      per manifest), and with a plan critical_removed (those of the manifests the plan deletes).
     """
     from .context import Analysis
 
@@ -95,6 +101,12 @@ def headline_of(a) -> Headline:
             monthly_savings=float(a.savings["monthly_savings"].fill_null(0).sum()),
         )
     numbers["soonest_full_registry"], numbers["soonest_full_on"] = soonest_full(a.history)
+    if a.inv.vulnerability_sources.height:
+        known = a.inv.vulnerabilities.filter(pl.col("registry").is_not_null() & (pl.col("severity") == "Critical"))
+        numbers.update(running_fixable=a.exposure.running_fixable.height,
+                       critical_findings=known.unique(["registry", "repository", "digest", "cve_id"]).height)
+        if a.plan is not None:
+            numbers["critical_removed"] = int(regs["critical_removed"].sum())
     return Headline(**numbers)
 
 

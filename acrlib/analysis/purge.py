@@ -34,7 +34,7 @@ import polars as pl
 from .. import media_types as mt
 from ..inventory import Inventory
 from ..schema import MANIFEST_KEY, REPOSITORY_KEY
-from . import protect
+from . import protect, risk
 
 MAX_AGO = dt.timedelta(days=150 * 365)
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -161,7 +161,9 @@ def purge_plan(inv: Inventory, filters=(".*:.*",), ago: str = "30d", keep: int =
     every registry of ``inv``, one row per action: registry, repository, tag (null for a manifest), digest,
     action (``delete_tag`` | ``delete_manifest`` | ``cascade``, or ``keep`` | ``skip`` for a deletion a
     protection spared), reason, size_bytes (the manifest's ``imageSize``: a tag row carries the size of the image
-    it points at), last_updated_at.
+    it points at), last_updated_at, and the vulnerability findings of that image: critical, high and
+    vulnerabilities (distinct CVEs, an index's platform images included; null when nothing was scanned, see
+    ``collect(vulnerabilities=...)``).
 
     ``now`` is when the cutoff is measured from (default: when the inventory was collected).
     ``protect_pulled_within``: a duration like ``ago`` (``30d``): keep what the registries' event logs show
@@ -191,7 +193,8 @@ def purge_plan(inv: Inventory, filters=(".*:.*",), ago: str = "30d", keep: int =
     parameters = {"filters": list(r.filters), "ago": ago, "keep": keep, "untagged": r.untagged,
                   "include_locked": r.include_locked, "now": now, "protect_pulled_within": protect_pulled_within,
                   "protect_in_use": bool(protect_in_use)}
-    return PurgePlan.of(plan.sort(["registry", "repository", "action", "tag", "digest"], nulls_last=True), parameters)
+    plan = risk.plan_counts(inv, plan.sort(["registry", "repository", "action", "tag", "digest"], nulls_last=True))
+    return PurgePlan.of(plan, parameters)
 
 
 def describe(plan: pl.DataFrame) -> str:
@@ -209,9 +212,6 @@ def describe(plan: pl.DataFrame) -> str:
     if p.get("protect_in_use"):
         text += "; never what a deployment runs or names"
     return text
-
-
-
 
 
 def _days_text(now: dt.datetime, when: str = "last_updated_at") -> pl.Expr:

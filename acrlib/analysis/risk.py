@@ -19,21 +19,57 @@ LEVELS = ("Critical", "High", "Medium", "Low", "Unknown")
 SCAN_WINDOW_DAYS = 90
 
 
-def _to_top(inv: Inventory, found: pl.DataFrame, top: pl.DataFrame) -> pl.DataFrame:
-    """``found`` (with registry, repository, digest) moved up to the top-level images it belongs to: a platform
-    image counts for each index that lists it (nested indexes followed)."""
+def _with_ancestors(inv: Inventory, found: pl.DataFrame) -> pl.DataFrame:
+    """``found`` (with registry, repository, digest) at its own manifest and again at every index above it
+    (nested indexes followed): a platform image's findings count for each index that lists it."""
     parents = inv.references.select("registry", "repository", pl.col("child_digest").alias("digest"),
                                     pl.col("index_digest").alias("parent"))
-    keys = top.select(MANIFEST_KEY)
-    done = found.join(keys, on=MANIFEST_KEY, how="semi")
-    pending = found.join(keys, on=MANIFEST_KEY, how="anti")
+    out, level = [found], found
     for _ in range(MAX_DEPTH):
-        if pending.height == 0:
+        level = level.join(parents, on=MANIFEST_KEY).drop("digest").rename({"parent": "digest"}).select(found.columns)
+        if level.height == 0:
             break
-        up = pending.join(parents, on=MANIFEST_KEY).drop("digest").rename({"parent": "digest"})
-        done = pl.concat([done, up.join(keys, on=MANIFEST_KEY, how="semi").select(done.columns)])
-        pending = up.join(keys, on=MANIFEST_KEY, how="anti").select(done.columns)
-    return done
+        out.append(level)
+    return pl.concat(out)
+
+
+def _to_top(inv: Inventory, found: pl.DataFrame, top: pl.DataFrame) -> pl.DataFrame:
+    """``found`` moved up to the top-level images (``top``) it belongs to."""
+    return _with_ancestors(inv, found).join(top.select(MANIFEST_KEY), on=MANIFEST_KEY, how="semi")
+
+
+def _known(inv: Inventory) -> pl.DataFrame:
+    """The findings of the tenant's own registries: registry, repository, digest, cve_id, severity,
+    fix_status."""
+    return inv.vulnerabilities.filter(pl.col("registry").is_not_null()).select(
+        *MANIFEST_KEY, "cve_id", "severity", "fix_status")
+
+
+PLAN_COUNTS = {"critical": pl.Int64(), "high": pl.Int64(), "vulnerabilities": pl.Int64()}
+
+
+def plan_counts(inv: Inventory, plan: pl.DataFrame) -> pl.DataFrame:
+    """``plan`` with the findings of the image each row deletes (or, for a tag, points at): ``critical``,
+    ``high`` and ``vulnerabilities`` (distinct CVEs of the manifest and, for an index, of its platform images).
+    0: no source reports a finding for it; null: the inventory holds no vulnerability findings at all."""
+    if not inv.vulnerability_sources.height:
+        return plan.with_columns(pl.lit(None, dtype=dtype).alias(name) for name, dtype in PLAN_COUNTS.items())
+    counts = (_with_ancestors(inv, _known(inv)).unique([*MANIFEST_KEY, "cve_id"], keep="first")
+              .group_by(MANIFEST_KEY).agg((pl.col("severity") == "Critical").sum().alias("critical"),
+                                          (pl.col("severity") == "High").sum().alias("high"),
+                                          pl.len().alias("vulnerabilities")))
+    return (plan.join(counts, on=MANIFEST_KEY, how="left", maintain_order="left")
+            .with_columns(pl.col(*PLAN_COUNTS).fill_null(0).cast(pl.Int64)))
+
+
+def removed(inv: Inventory, plan: pl.DataFrame) -> pl.DataFrame:
+    """Per repository (registry, repository): the findings a plan's deletions remove from the registries,
+    ``vulnerabilities_removed`` and ``critical_removed`` (distinct CVEs of the manifests it deletes: an index's
+    findings go only when its platform images are deleted too)."""
+    deleted = plan.filter(pl.col("action").is_in(["delete_manifest", "cascade"])).select(MANIFEST_KEY).unique()
+    gone = _known(inv).join(deleted, on=MANIFEST_KEY, how="semi").unique([*MANIFEST_KEY, "cve_id"])
+    return gone.group_by("registry", "repository").agg(
+        pl.len().alias("vulnerabilities_removed"), (pl.col("severity") == "Critical").sum().alias("critical_removed"))
 
 
 def exposure(inv: Inventory, plan: pl.DataFrame | None = None, *, days: int = 90,
@@ -50,9 +86,7 @@ def exposure(inv: Inventory, plan: pl.DataFrame | None = None, *, days: int = 90
         raise ValueError(f"days must be a whole number >= 1, not {days!r}")
     now = now or inv.collected_at
     top = images(inv)
-    found = inv.vulnerabilities.filter(pl.col("registry").is_not_null()).select(
-        *MANIFEST_KEY, "cve_id", "severity", "fix_status")
-    mapped = _to_top(inv, found, top).unique([*MANIFEST_KEY, "cve_id"], keep="first")
+    mapped = _to_top(inv, _known(inv), top).unique([*MANIFEST_KEY, "cve_id"], keep="first")
     counts = mapped.group_by(MANIFEST_KEY).agg(
         *(((pl.col("severity") == level).sum()).alias(level.lower()) for level in LEVELS),
         (pl.col("severity").is_in(["Critical", "High"]) & (pl.col("fix_status") == "fix-available")).sum()

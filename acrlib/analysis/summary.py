@@ -8,16 +8,19 @@ from ..inventory import Inventory
 from ..schema import REPOSITORY_KEY
 from .facts import manifest_facts
 from .frames import PerRegistry
+from .risk import removed
 
 
-def _plan_totals(plan: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+def _plan_totals(inv: Inventory, plan: pl.DataFrame) -> pl.DataFrame:
+    """Per repository: what the plan deletes, and the vulnerability findings that goes with it."""
     manifests = plan.filter(pl.col("action").is_in(["delete_manifest", "cascade"])).unique([*REPOSITORY_KEY, "digest"])
     tags = plan.filter(pl.col("action") == "delete_tag")
     return (
-        tags.group_by(keys).agg(pl.len().alias("stale_tags"))
-        .join(manifests.group_by(keys).agg(pl.len().alias("stale_manifests"),
-                                          pl.col("size_bytes").sum().alias("deleted_image_bytes")),
-              on=keys, how="full", coalesce=True)
+        tags.group_by(REPOSITORY_KEY).agg(pl.len().alias("stale_tags"))
+        .join(manifests.group_by(REPOSITORY_KEY).agg(pl.len().alias("stale_manifests"),
+                                                    pl.col("size_bytes").sum().alias("deleted_image_bytes")),
+              on=REPOSITORY_KEY, how="full", coalesce=True)
+        .join(removed(inv, plan), on=REPOSITORY_KEY, how="full", coalesce=True)
     )
 
 
@@ -30,7 +33,8 @@ def summary(inv: Inventory, plan: pl.DataFrame | None = None) -> PerRegistry:
     With a purge plan: stale_tags and stale_manifests (what it deletes), reclaimable_bytes (what deleting them
     frees, as :func:`acrlib.reclaimable` counts it: exact with layers, else an estimate) and
     deleted_image_bytes (the sum of the deleted manifests' ``imageSize``: NOT what a purge frees, since images
-    share layers; shown only to compare). A blob freed from several repositories at once counts in its
+    share layers; shown only to compare), vulnerabilities_removed and critical_removed (the distinct findings
+    of the manifests it deletes, see :func:`acrlib.exposure`). A blob freed from several repositories at once counts in its
     registry's reclaimable_bytes, not in a repository's."""
     from .storage import reclaimable_of
 
@@ -51,7 +55,7 @@ def summary_of(inv: Inventory, plan: pl.DataFrame | None, facts: pl.DataFrame,
         ), on=REPOSITORY_KEY, how="full", coalesce=True,
     ).join(inv.tags.group_by(REPOSITORY_KEY).agg(pl.len().alias("tags")), on=REPOSITORY_KEY, how="left")
     if plan is not None:
-        per_repo = (per_repo.join(_plan_totals(plan, REPOSITORY_KEY), on=REPOSITORY_KEY, how="left")
+        per_repo = (per_repo.join(_plan_totals(inv, plan), on=REPOSITORY_KEY, how="left")
                     .join(freed.repositories.select(*REPOSITORY_KEY, "reclaimable_bytes"), on=REPOSITORY_KEY,
                           how="left"))
     counts = [c for c in per_repo.columns if c not in REPOSITORY_KEY]

@@ -81,9 +81,16 @@ def tiles(numbers: Headline, *, stale_days: int, keep: int, currency: str = "USD
                         "Reclaimable storage"))
         out.append(Tile("Stale tags", fmt.count(numbers.stale_tags),
                         f"older than {stale_days} days, the newest {keep} per repository kept", "Purge plan"))
-    out.append(Tile("Security findings", fmt.count(numbers.security_findings),
-                    f"on {numbers.registries_with_findings} of "
-                    f"{_plural(numbers.registries, 'registry', 'registries')}", "Security posture"))
+    where = f"on {numbers.registries_with_findings} of {_plural(numbers.registries, 'registry', 'registries')}"
+    if numbers.running_fixable is not None:  # vulnerability findings were read: the risk tile, posture in its detail
+        removed = (f"; the plan removes {fmt.count(numbers.critical_removed)}"
+                   if numbers.critical_removed is not None else "")
+        out.append(Tile("Running with fixable critical/high CVEs", fmt.count(numbers.running_fixable),
+                        f"{_plural(numbers.critical_findings, 'critical finding')} in stored images{removed}; "
+                        f"{_plural(numbers.security_findings, 'posture finding')} {where}", "Risk"))
+    else:
+        out.append(Tile("Security findings", fmt.count(numbers.security_findings), where,
+                        "Security posture"))
     if numbers.over_allowance:
         out.append(Tile("Over included storage", _plural(numbers.over_allowance, "registry", "registries"),
                         f"pay for storage above their SKU's allowance now: "
@@ -179,6 +186,10 @@ def findings(a: Analysis, *, currency: str = "USD") -> list[Finding]:
                 f"{_plural(risky.running_fixable.height, 'running image has', 'running images have')} critical or "
                 f"high vulnerabilities that a fix exists for; {worst['registry']}/{worst['repository']} the most "
                 f"({_plural(worst['critical'], 'critical')}, {_plural(worst['high'], 'high')})."), "Risk"))
+        if numbers.critical_removed:
+            found.append(Finding(3, float(numbers.critical_removed), (
+                f"The purge plan's deletions remove {_plural(numbers.critical_removed, 'critical vulnerability finding')}"
+                f" of the {fmt.count(numbers.critical_findings)} in the registries."), "Risk"))
         if risky.cleanup_first.height:
             found.append(Finding(3, float(risky.cleanup_first.height), (
                 f"{_plural(risky.cleanup_first.height, 'vulnerable image is', 'vulnerable images are')} neither "

@@ -104,8 +104,19 @@ def test_the_first_screen_carries_the_analysis_numbers(tiny):
     assert tiles["Reclaimable by the purge plan"].value == fmt.size(freed) and freed > 0
     assert tiles["Stale tags"].value == fmt.count(plan.filter(pl.col("action") == "delete_tag").height)
     assert tiles["Monthly cost"].value == fmt.money(acrlib.cost(inv)["monthly"].sum())
-    assert tiles["Security findings"].value == fmt.count(acrlib.posture(inv).height)
+    risk = tiles["Running with fixable critical/high CVEs"]
+    assert risk.value == fmt.count(acrlib.exposure(inv, plan).running_fixable.height)
+    critical = inv.vulnerabilities.filter(pl.col("registry").is_not_null() & (pl.col("severity") == "Critical"))
+    gone = critical.join(plan.filter(pl.col("action").is_in(["delete_manifest", "cascade"])),
+                         on=["registry", "repository", "digest"], how="semi")
+    assert f"{critical.unique(['registry', 'repository', 'digest', 'cve_id']).height:,} critical" in risk.detail
+    assert f"the plan removes {gone.unique(['registry', 'repository', 'digest', 'cve_id']).height:,}" in risk.detail and gone.height > 0
+    assert f"{acrlib.posture(inv).height:,} posture finding" in risk.detail
     assert 4 <= len(screen.tiles) <= 6 and 3 <= len(screen.findings) <= 7
+    unscanned = acrlib.collect(**tiny.connection(), progress=False, vulnerabilities=False)
+    plain = {t.label: t for t in overview.first_screen(acrlib.Analysis(unscanned), source="tiny").tiles}
+    assert plain["Security findings"].value == fmt.count(acrlib.posture(unscanned).height)
+    assert "Running with fixable critical/high CVEs" not in plain
     assert all(f.section in overview.SECTIONS for f in screen.findings + screen.tiles)
     ranks = [f.rank for f in screen.findings]
     assert ranks == sorted(ranks), "ranked: gaps, then money, then risk, then the rest"

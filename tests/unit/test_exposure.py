@@ -78,3 +78,35 @@ def test_the_vulnerability_trend_counts_each_images_cve_once_per_snapshot(tmp_pa
     trend = acrlib.vulnerability_trend(acrlib.history(tmp_path))
     assert trend.select("critical", "high", "critical_change", "high_change").rows() == [
         (2, 2, None, None), (2, 1, 0, -1)], "CVE-1 on two platform images of one index counts per image digest"
+
+
+def scanned(inv: Inventory) -> Inventory:
+    """``inv`` as read from a source that reported (the findings above were read, not made up)."""
+    source = {"subscription_id": None, "path": "scan.json", "source": "trivy", "status": "ok",
+              "rows": inv.vulnerabilities.height, "message": ""}
+    return Inventory.from_tables({**inv.tables(), "vulnerability_sources": schema.frame(
+        "vulnerability_sources", [source])}, collected_at=inv.collected_at)
+
+
+def test_plan_rows_carry_the_findings_of_what_they_delete_and_the_summary_what_goes():
+    inv, index, old, idle, clean = tenant()
+    unread = acrlib.purge_plan(inv, ago="1d", protect_in_use=False)
+    assert unread.select("critical", "high", "vulnerabilities").null_count().row(0) == (unread.height,) * 3, (
+        "no source was read: unknown, not zero")
+    inv = scanned(inv)
+    plan = acrlib.purge_plan(inv, ago="1d", protect_in_use=False)
+    rows = {(r["action"], r["tag"], r["digest"]): (r["critical"], r["high"], r["vulnerabilities"])
+            for r in plan.iter_rows(named=True)}
+    assert rows[("delete_tag", "v2", index)] == (1, 1, 2), "a tag row: its image's findings, CVE-1 once per index"
+    assert rows[("delete_manifest", None, index)] == (1, 1, 2)
+    assert rows[("delete_manifest", None, old)] == (0, 0, 1)
+    assert rows[("delete_manifest", None, clean)] == (0, 0, 0), "scanned, nothing found"
+    per = {r["repository"]: r for r in acrlib.summary(inv, plan).repositories.iter_rows(named=True)}
+    assert (per["shop/api"]["vulnerabilities_removed"], per["shop/api"]["critical_removed"]) == (4, 2), (
+        "CVE-1 on each platform image, CVE-2, CVE-3: each image's CVE once")
+    assert (per["shop/web"]["vulnerabilities_removed"], per["shop/web"]["critical_removed"]) == (1, 0), (
+        "CVE-5 is on a digest the registry no longer holds: no deletion removes it")
+    numbers = acrlib.headline(inv, plan)
+    assert (numbers.critical_removed, numbers.critical_findings, numbers.running_fixable) == (2, 3, 1)
+    kept = acrlib.purge_plan(inv, ago="30d")  # the running index is kept: only the untagged old image goes
+    assert acrlib.headline(inv, kept).critical_removed == 0

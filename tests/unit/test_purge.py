@@ -237,7 +237,7 @@ def test_rows_carry_sizes_times_and_reasons():
     b.manifest("app", "aa", days=90, size=12345, tags=[("old", 90)])
     plan = purge_plan(b.build(), ago="30d")
     assert plan.columns == ["registry", "repository", "tag", "digest", "action", "reason", "size_bytes",
-                            "last_updated_at"]
+                            "last_updated_at", "critical", "high", "vulnerabilities"]
     assert set(plan["size_bytes"]) == {12345}
     reason = plan.filter(pl.col("action") == "delete_tag")["reason"][0]
     assert reason.startswith("matches '.*', last updated 90 days ago")
