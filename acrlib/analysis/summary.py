@@ -34,8 +34,8 @@ def summary(inv: Inventory, plan: pl.DataFrame | None = None) -> PerRegistry:
     frees, as :func:`acrlib.reclaimable` counts it: exact with layers, else an estimate) and
     deleted_image_bytes (the sum of the deleted manifests' ``imageSize``: NOT what a purge frees, since images
     share layers; shown only to compare), vulnerabilities_removed and critical_removed (the distinct findings
-    of the manifests it deletes, see :func:`acrlib.exposure`). A blob freed from several repositories at once counts in its
-    registry's reclaimable_bytes, not in a repository's."""
+    of the manifests it deletes, see :func:`acrlib.exposure`). A blob freed from several repositories at once
+    counts in its registry's reclaimable_bytes, not in a repository's."""
     from .storage import reclaimable_of
 
     facts = manifest_facts(inv)

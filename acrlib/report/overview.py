@@ -188,8 +188,9 @@ def findings(a: Analysis, *, currency: str = "USD") -> list[Finding]:
                 f"({_plural(worst['critical'], 'critical')}, {_plural(worst['high'], 'high')})."), "Risk"))
         if numbers.critical_removed:
             found.append(Finding(3, float(numbers.critical_removed), (
-                f"The purge plan's deletions remove {_plural(numbers.critical_removed, 'critical vulnerability finding')}"
-                f" of the {fmt.count(numbers.critical_findings)} in the registries."), "Risk"))
+                f"The purge plan's deletions remove "
+                f"{_plural(numbers.critical_removed, 'critical vulnerability finding')} of the "
+                f"{fmt.count(numbers.critical_findings)} in the registries."), "Risk"))
         if risky.cleanup_first.height:
             found.append(Finding(3, float(risky.cleanup_first.height), (
                 f"{_plural(risky.cleanup_first.height, 'vulnerable image is', 'vulnerable images are')} neither "

@@ -89,7 +89,7 @@ def scanned(inv: Inventory) -> Inventory:
 
 
 def test_plan_rows_carry_the_findings_of_what_they_delete_and_the_summary_what_goes():
-    inv, index, old, idle, clean = tenant()
+    inv, index, old, _, clean = tenant()
     unread = acrlib.purge_plan(inv, ago="1d", protect_in_use=False)
     assert unread.select("critical", "high", "vulnerabilities").null_count().row(0) == (unread.height,) * 3, (
         "no source was read: unknown, not zero")
