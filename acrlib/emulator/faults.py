@@ -323,10 +323,46 @@ class LogRowLimit(_Limit):
         return min(limit, self.value)
 
 
+class Defender(_PerRegistry):
+    """Defender for Cloud in a registry's subscription, registry -> mode: ``current`` or ``legacy`` (the shape of
+    its findings), ``off`` (both plans Free), ``denied`` (the caller may not read its plans or findings: 403 on
+    the plans, no rows) or ``renamed`` (the current shape with a field renamed upstream). Registries of one
+    subscription must agree."""
+
+    name = "defender"
+
+    def check(self, value) -> dict[str, str]:
+        from .findings import FAULT_MODES
+
+        value = {str(k): str(v) for k, v in dict(value).items()}
+        wrong = sorted(v for v in value.values() if v not in FAULT_MODES)
+        if wrong:
+            raise ValueError(f"Faults.defender modes must be among {', '.join(FAULT_MODES)}, got {wrong}")
+        return value
+
+    def prepare(self, tenant) -> None:
+        for registry, mode in self.value.items():
+            sub = tenant.registry(registry).subscription_id
+            if tenant.defender_modes.get(sub, mode) != mode:
+                raise ValueError(f"Faults.defender gives subscription {sub} two modes: "
+                                 f"{tenant.defender_modes[sub]} and {mode}")
+            tenant.defender_modes[sub] = mode
+
+
+class DefenderImages(_Limit):
+    """Images Defender reports findings for in every repository (instead of a few in every second one): enough
+    of them take the security rows past a Resource Graph page (1,000 rows)."""
+
+    name = "defender_images"
+
+    def prepare(self, tenant) -> None:
+        tenant.defender_images = self.value
+
+
 # Every fault, in the order their `before` hooks run.
 FAULTS: tuple[type[Fault], ...] = (Denied, ResetRate, ErrorRate, Vanished, FailAfter, TokenLifetime,
                                    DeniedRepositories, HiddenManifests, TruncatedListings, GarbledTimes, LogDenied,
-                                   LogQueryRate, LogTimeoutRows, LogRowLimit)
+                                   LogQueryRate, LogTimeoutRows, LogRowLimit, Defender, DefenderImages)
 _BY_NAME = {cls.name: cls for cls in FAULTS}
 
 

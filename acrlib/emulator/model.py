@@ -264,6 +264,8 @@ class Tenant:
     workspaces: list[Workspace] = field(default_factory=list)
     events: EventLog = field(default_factory=EventLog)
     workloads: list = field(default_factory=list)  # workloads.Workload: what runs where
+    defender_modes: dict[str, str] = field(default_factory=dict)  # subscription -> Defender mode (faults set it)
+    defender_images: int | None = None  # images scanned per repository (faults set it; None: the usual share)
 
     def workspace(self, resource_id: str) -> Workspace | None:
         for ws in self.workspaces:

@@ -233,6 +233,14 @@ class Emulator:
             self._truth[key] = {name: pl.read_parquet(directory / f"{name}.parquet") for name in schema.TABLES}
         return {name: df.clone() for name, df in self._truth[key].items()}
 
+    def scan_reports(self, folder: str | os.PathLike) -> dict[str, pl.DataFrame]:
+        """Write example Trivy and Grype reports of a few of the tenant's images (and of one image outside it)
+        into ``folder``; returns the ``vulnerabilities`` and ``vulnerability_sources`` tables that
+        ``collect(scan_results=[folder])`` reads from them (see :mod:`acrlib.emulator.scans`)."""
+        from .scans import write_reports
+
+        return write_reports(self.truth(), folder)
+
     def stats(self) -> pl.DataFrame:
         """Request counters: one row per (registry, endpoint, method, status) with ``count``. ARM and Resource
         Graph requests count under registry ``arm``; a reset connection has status 0."""

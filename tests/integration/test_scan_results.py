@@ -7,6 +7,7 @@ import json
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 import acrlib
 
@@ -54,3 +55,16 @@ def test_a_report_path_that_does_not_exist_is_refused_before_any_request(tiny, t
     with pytest.raises(ValueError, match=r"scan_results: .*missing\.json does not exist"):
         acrlib.collect(**tiny.connection(), **QUIET, scan_results=[tmp_path / "missing.json"])
     assert tiny.stats().height == 0
+
+
+def test_the_emulators_trivy_and_grype_reports_read_exactly(tiny, tmp_path):
+    expected = tiny.scan_reports(tmp_path / "reports")
+    inv = acrlib.collect(**tiny.connection(), **QUIET, scan_results=[tmp_path / "reports"])
+    assert_frame_equal(inv.vulnerabilities, expected["vulnerabilities"])
+    assert set(inv.vulnerabilities["source"]) == {"trivy", "grype"}
+    found, want = (frame.sort("path") for frame in (inv.vulnerability_sources, expected["vulnerability_sources"]))
+    assert_frame_equal(found.drop("message"), want.drop("message"))
+    for got, outside in zip(found["message"], want["message"], strict=True):
+        assert (outside in got and "no manifest of the inventory" in got) if outside else got == ""
+    exposed = acrlib.exposure(inv).images.filter(pl.col("vulnerabilities") > 0)
+    assert exposed.height == len(tiny.truth()["registries"]), "one scanned image per registry, joined to it"

@@ -10,6 +10,7 @@ from polars.testing import assert_frame_equal
 
 import acrlib
 from acrlib.collection import defender
+from acrlib.emulator import Emulator, Faults
 
 QUIET = {"progress": False, "activity_days": 0, "deployments": False}
 
@@ -56,3 +57,35 @@ def test_a_subscription_with_scanning_off_says_what_to_enable(demo):
     assert sorted(status.values()) == ["ok", "ok", "scanning-off"]
     off = inv.vulnerability_sources.filter(pl.col("status") == "scanning-off").row(0, named=True)
     assert off["rows"] == 0 and "Defender for Containers" in off["message"]
+
+
+def _exact(emu) -> acrlib.Inventory:
+    """A collection of ``emu`` whose findings equal its truth and whose status rows equal the truth's."""
+    inv = acrlib.collect(**emu.connection(), **QUIET)
+    truth = emu.truth()
+    assert_frame_equal(inv.vulnerabilities, truth["vulnerabilities"])
+    assert_frame_equal(inv.vulnerability_sources.drop("message"), truth["vulnerability_sources"].drop("message"))
+    return inv
+
+
+def test_past_a_page_of_security_rows_and_a_subscription_the_identity_cannot_read():
+    with Emulator("tiny", seed=7, faults=Faults(defender={"contosodevacr": "denied"}, defender_images=1000)) as emu:
+        emu.reset_stats()
+        inv = _exact(emu)
+        graph = emu.stats().filter(pl.col("endpoint") == "resource_graph")["count"].sum()
+        assert inv.vulnerabilities.height > 1000 and graph >= 5, (
+            "discovery's two queries, the current shape's rows in two pages or more, the legacy query")
+        denied = inv.vulnerability_sources.filter(pl.col("status") == "no-access").row(0, named=True)
+        dev = emu.truth()["registries"].filter(pl.col("registry") == "contosodevacr")["subscription_id"][0]
+        assert denied["subscription_id"] == dev and "Security Reader" in denied["message"]
+        assert set(inv.vulnerabilities["source"]) == {"defender"}, "the legacy subscription is the denied one"
+
+
+def test_a_field_renamed_upstream_is_reported_with_the_keys_found_not_read_as_nothing():
+    with Emulator("tiny", seed=7, faults=Faults(defender={"contosoprodacr": "renamed"})) as emu:
+        inv = _exact(emu)
+        truth = emu.truth()["vulnerability_sources"].filter(pl.col("status") == "unknown-shape")
+        found = inv.vulnerability_sources.filter(pl.col("status") == "unknown-shape")
+        assert found.height == 1 and found["rows"][0] == 0
+        assert truth["message"][0] in found["message"][0], "the message names the key that replaced CvesDetails"
+        assert set(inv.vulnerabilities["source"]) == {"defender-legacy"}, "the other subscription is still read"
