@@ -31,24 +31,42 @@ PWSH_QUOTES = "'\u2018\u2019\u201a\u201b"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
-def purge_commands(inv: Inventory, filters=(".*:.*",), ago: str = "30d", keep: int = 0, untagged: bool = True,
-                   include_locked: bool = False) -> pl.DataFrame:
+def purge_commands(inv: Inventory, filters=(".*:.*",), ago: str | None = "30d", keep: int = 0, untagged: bool = True,
+                   include_locked: bool = False, *, untagged_only: bool = False,
+                   plan: pl.DataFrame | None = None) -> pl.DataFrame:
     """Per registry, the ``az acr run`` command that runs the same ``acr purge`` in that registry:
-    ``command`` deletes, ``dry_run`` only lists what it would delete.
+    ``command`` deletes, ``dry_run`` only lists what it would delete, with acr-cli's flags for every rule
+    (``--keep``, ``--untagged`` or ``--untagged-only``, ``--include-locked``).
+
+    With ``plan`` (a :func:`~acrlib.purge_plan`), its own rules are used, and ``note`` says, per registry, what
+    the plan keeps that acr purge cannot express and would delete (what was pulled or runs, the platform images
+    of an untagged index kept by ``keep``): there, carry the plan out with ``acrlib apply`` instead. ``note`` is
+    empty where the command reproduces the plan.
 
     Every value is quoted for a POSIX shell (``shlex.quote``), the ``--cmd`` string as a whole too, so a filter
     holding ``$(...)``, backticks or ``;`` runs nothing when the command is pasted into bash. Filters with quote
     characters are refused: ``acr purge`` parses its ``--cmd`` string again inside the registry's task runner."""
+    if plan is not None:
+        p = getattr(plan, "parameters", None)
+        if not p:
+            raise ValueError("the plan carries no parameters (a filtered or rebuilt frame): pass the purge_plan "
+                             "result itself")
+        filters, ago, keep, untagged = p["filters"], p["ago"], p["keep"], p["untagged"]
+        include_locked, untagged_only = p["include_locked"], p.get("untagged_only", False)
     if isinstance(filters, str):
         filters = (filters,)
-    rules(filters, ago, keep, untagged, include_locked, now=dt.datetime.now(dt.UTC))  # validates
+    rules(filters, ago, keep, untagged, include_locked, now=dt.datetime.now(dt.UTC), untagged_only=untagged_only)
     for f in filters:
         if "'" in f or '"' in f:
             raise ValueError(f"filter {f!r} contains a quote, which cannot be passed through az acr run --cmd")
-    parts = ["acr", "purge", *(p for f in filters for p in ("--filter", f)), "--ago", ago]
+    parts = ["acr", "purge", *(p for f in filters for p in ("--filter", f))]
+    if ago is not None:
+        parts += ["--ago", ago]
     if keep:
         parts += ["--keep", str(keep)]
-    if untagged:
+    if untagged_only:
+        parts.append("--untagged-only")
+    elif untagged:
         parts.append("--untagged")
     if include_locked:
         parts.append("--include-locked")
@@ -57,8 +75,27 @@ def purge_commands(inv: Inventory, filters=(".*:.*",), ago: str = "30d", keep: i
     def az(registry: str, cmd: str) -> str:
         return shlex.join(["az", "acr", "run", "--registry", registry, "--cmd", cmd, "/dev/null"])
 
-    rows = [(name, az(name, purge), az(name, purge + " --dry-run")) for name in inv.registries["registry"].to_list()]
-    return pl.DataFrame(rows, schema={"registry": pl.String, "command": pl.String, "dry_run": pl.String}, orient="row")
+    notes: dict[str, str] = {}
+    if plan is not None:
+        spared = plan.filter(pl.col("action").is_in(["keep", "skip"]))
+        for (registry,), rows in spared.group_by("registry"):
+            kinds = sorted({_why(reason) for reason in rows["reason"].to_list()})
+            notes[registry] = (f"acr purge would also delete {rows.height:,} item(s) the plan keeps "
+                               f"({', '.join(kinds)}): carry the plan out with acrlib apply")
+    rows = [(name, az(name, purge), az(name, purge + " --dry-run"), notes.get(name, ""))
+            for name in inv.registries["registry"].to_list()]
+    return pl.DataFrame(rows, schema={"registry": pl.String, "command": pl.String, "dry_run": pl.String,
+                                      "note": pl.String}, orient="row")
+
+
+def _why(reason: str | None) -> str:
+    """The protection a keep or skip row's reason names, in a few words."""
+    text = (reason or "").lower()
+    for word, kind in (("pulled", "pulled recently"), ("pull logs", "no pull logs to judge by"),
+                       ("untagged index kept", "platform images of a kept index")):
+        if word in text:
+            return kind
+    return "runs or is named by a deployment"
 
 
 def _pwsh(value: str) -> str:

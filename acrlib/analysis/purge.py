@@ -34,7 +34,7 @@ import polars as pl
 from .. import media_types as mt
 from ..inventory import Inventory
 from ..schema import MANIFEST_KEY, REPOSITORY_KEY
-from . import protect, risk
+from . import dialect, protect, risk
 
 MAX_AGO = dt.timedelta(days=150 * 365)
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -119,43 +119,56 @@ class Rules:
     keep: int
     untagged: bool
     include_locked: bool
-    repo_patterns: tuple[tuple[re.Pattern, str], ...]
+    repo_patterns: tuple[tuple[str, str], ...]  # (anchored repository regex, tag regex) per filter
+    untagged_only: bool = False
 
-    def tag_regex(self, repository: str) -> re.Pattern | None:
-        """The OR of the tag regexes of every filter whose repository part matches, or None."""
-        parts = [tag for repo, tag in self.repo_patterns if repo.search(repository)]
-        return re.compile("|".join(parts)) if parts else None
+    def tag_regex(self, repository: str) -> str | None:
+        """The OR of the tag regexes of every filter whose repository part matches (acr-cli joins them with
+        ``|``), or None when no filter selects the repository. In untagged-only mode tags are not read: any
+        selecting filter gives ``.*``."""
+        parts = [tag for repo, tag in self.repo_patterns if dialect.search(repo, repository)]
+        if not parts:
+            return None
+        return ".*" if self.untagged_only else "|".join(parts)
 
 
-def rules(filters=(".*:.*",), ago: str = "30d", keep: int = 0, untagged: bool = True, include_locked: bool = False,
-          now: dt.datetime | None = None) -> Rules:
-    """Validate purge parameters (``ValueError`` naming the problem)."""
+def rules(filters=(".*:.*",), ago: str | None = "30d", keep: int = 0, untagged: bool = True,
+          include_locked: bool = False, now: dt.datetime | None = None, untagged_only: bool = False) -> Rules:
+    """Validate purge parameters (``ValueError`` naming the problem). ``untagged_only`` (acr purge's
+    ``--untagged-only``): no tag is deleted, only untagged manifests, in the repositories the filters select;
+    ``ago`` may then be None (every untagged manifest, however new)."""
     if isinstance(filters, str):
         filters = (filters,)
     filters = tuple(filters)
     if not filters:
         raise ValueError("at least one filter is needed, e.g. '.*:.*' (every tag of every repository)")
+    if untagged_only and untagged is False:
+        raise ValueError("untagged_only=True deletes only untagged manifests; untagged=False contradicts it")
     patterns = []
     for text in filters:
         repo, tag = split_filter(text)
         try:
-            patterns.append((re.compile("^" + repo + "$"), tag))
-            re.compile(tag)
-        except re.error as e:
-            raise ValueError(f"invalid regex in filter {text!r}: {e}") from None
-    if not isinstance(keep, int) or keep < 0:
+            dialect.compile("^" + repo + "$")
+            dialect.compile(tag)
+        except ValueError as e:
+            raise ValueError(f"invalid regex in filter {text!r}: {str(e).split(': ', 1)[-1]}") from None
+        patterns.append(("^" + repo + "$", tag))
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
         raise ValueError(f"keep must be a whole number >= 0, not {keep!r}")
-    delta = parse_ago(ago)
+    if ago is None and not untagged_only:
+        raise ValueError("ago is required unless untagged_only=True (e.g. '30d')")
+    delta = parse_ago(ago) if ago is not None else dt.timedelta(0)
     if now is None:
         raise ValueError("now is required")
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
-    return Rules(filters=filters, ago=ago, cutoff=now - delta, keep=keep, untagged=bool(untagged),
-                 include_locked=bool(include_locked), repo_patterns=tuple(patterns))
+    return Rules(filters=filters, ago=ago if ago is not None else "0d", cutoff=now - delta, keep=keep,
+                 untagged=bool(untagged) or bool(untagged_only), include_locked=bool(include_locked),
+                 repo_patterns=tuple(patterns), untagged_only=bool(untagged_only))
 
 
-def purge_plan(inv: Inventory, filters=(".*:.*",), ago: str = "30d", keep: int = 0, untagged: bool = True,
-               include_locked: bool = False, now: dt.datetime | None = None, *,
+def purge_plan(inv: Inventory, filters=(".*:.*",), ago: str | None = "30d", keep: int = 0, untagged: bool = True,
+               include_locked: bool = False, now: dt.datetime | None = None, *, untagged_only: bool = False,
                protect_pulled_within: str | None = None, protect_in_use: bool | None = None) -> PurgePlan:
     """What ``acr purge --filter ... --ago ... [--keep N] [--untagged] [--include-locked]`` would delete in
     every registry of ``inv``, one row per action: registry, repository, tag (null for a manifest), digest,
@@ -165,6 +178,11 @@ def purge_plan(inv: Inventory, filters=(".*:.*",), ago: str = "30d", keep: int =
     vulnerabilities (distinct CVEs, an index's platform images included; null when nothing was scanned, see
     ``collect(vulnerabilities=...)``).
 
+    ``keep`` keeps the newest N eligible tags per repository and, with ``untagged``, the newest N untagged
+    manifests it would delete (acr-cli 0.18 and later; equal times: the smaller digest stays), and the platform
+    images of an index kept that way (rows ``keep``: acr-cli deletes them). ``untagged_only`` is acr purge's
+    ``--untagged-only``: no tag is deleted, only untagged manifests, in the repositories the filters' repository
+    parts select (their tag parts are not used); ``ago`` may then be None (every untagged manifest).
     ``now`` is when the cutoff is measured from (default: when the inventory was collected).
     ``protect_pulled_within``: a duration like ``ago`` (``30d``): keep what the registries' event logs show
     pulled in that time (by digest, or through a tag pulled then), with its index parents and children and its
@@ -181,7 +199,7 @@ def purge_plan(inv: Inventory, filters=(".*:.*",), ago: str = "30d", keep: int =
     >>> plan.filter(pl.col("action") == "keep").select("repository", "tag", "reason")     # doctest: +SKIP
     """
     now = now or inv.collected_at
-    r = rules(filters, ago, keep, untagged, include_locked, now)
+    r = rules(filters, ago, keep, untagged, include_locked, now, untagged_only)
     within = parse_ago(protect_pulled_within) if protect_pulled_within is not None else None
     plan = _acr_purge(inv, r, now)
     if within is not None:
@@ -191,8 +209,8 @@ def purge_plan(inv: Inventory, filters=(".*:.*",), ago: str = "30d", keep: int =
     if protect_in_use:
         plan = protect.in_use(inv, plan)
     parameters = {"filters": list(r.filters), "ago": ago, "keep": keep, "untagged": r.untagged,
-                  "include_locked": r.include_locked, "now": now, "protect_pulled_within": protect_pulled_within,
-                  "protect_in_use": bool(protect_in_use)}
+                  "untagged_only": r.untagged_only, "include_locked": r.include_locked, "now": now,
+                  "protect_pulled_within": protect_pulled_within, "protect_in_use": bool(protect_in_use)}
     plan = risk.plan_counts(inv, plan.sort(["registry", "repository", "action", "tag", "digest"], nulls_last=True))
     return PurgePlan.of(plan, parameters)
 
@@ -202,10 +220,16 @@ def describe(plan: pl.DataFrame) -> str:
     p = getattr(plan, "parameters", None)
     if not p:
         return "a plan whose rules are unknown"
-    text = (f"acr purge rules: tags matching {', '.join(p['filters'])} not updated for {p['ago']}"
-            + (f", keeping the newest {p['keep']} per repository" if p["keep"] else "")
-            + (", and untagged manifests as old" if p["untagged"] else "")
-            + (", locked ones included" if p["include_locked"] else ""))
+    if p.get("untagged_only"):
+        text = (f"acr purge --untagged-only rules: untagged manifests of the repositories {', '.join(p['filters'])} "
+                f"select" + (f", not updated for {p['ago']}" if p["ago"] else "")
+                + (f", keeping the newest {p['keep']} per repository" if p["keep"] else ""))
+    else:
+        text = (f"acr purge rules: tags matching {', '.join(p['filters'])} not updated for {p['ago']}"
+                + (f", keeping the newest {p['keep']} per repository" if p["keep"] else "")
+                + (", and untagged manifests as old" + (f" (again the newest {p['keep']} kept)" if p["keep"] else "")
+                   if p["untagged"] else ""))
+    text += ", locked ones included" if p["include_locked"] else ""
     if p.get("protect_pulled_within"):
         text += (f"; never what was pulled in the last {p['protect_pulled_within']} (registries whose pull logs do "
                  "not cover that are left alone)")
@@ -223,17 +247,17 @@ def _days_text(now: dt.datetime, when: str = "last_updated_at") -> pl.Expr:
             .otherwise((seconds / 86400).round(0, mode="half_to_even").cast(pl.Int64).cast(pl.String)))
 
 
-MATCH_ANYTHING = (".*", "(.*)", "(?:.*)", ".*?")  # an empty match at the start: re.search finds every string
+MATCH_ANYTHING = (".*", "(.*)", "(?:.*)", ".*?")  # an empty match at the start: a search finds every string
 
 
 def _searches(frame: pl.DataFrame, pattern: str, text: str) -> pl.Series:
-    """``re.search(pattern, text)`` per row, each distinct pair searched once: acr purge's filters are Go regexps,
-    which Python's ``re`` reads the way acrlib always has (polars' own regex dialect differs at the edges)."""
+    """``dialect.search(pattern, text)`` per row, each distinct pair searched once, in acr purge's own dialect
+    (polars' regex engine and Python's ``re`` both differ from it)."""
     if frame[pattern].n_unique() == 1 and frame[pattern][0] in MATCH_ANYTHING:
         return pl.Series([True] * frame.height, dtype=pl.Boolean)
     pairs = frame.select(pattern, text).unique()
-    compiled = {p: re.compile(p) for p in pairs[pattern].unique().to_list()}
-    found = pairs.with_columns(pl.Series("_found", [compiled[p].search(t) is not None for p, t in
+    compiled = {p: dialect.compile(p) for p in pairs[pattern].unique().to_list()}
+    found = pairs.with_columns(pl.Series("_found", [dialect.search(compiled[p], t) for p, t in
                                                     zip(pairs[pattern].to_list(), pairs[text].to_list(), strict=True)],
                                          dtype=pl.Boolean))
     return frame.select(pattern, text).join(found, on=[pattern, text], how="left", maintain_order="left")["_found"]
@@ -257,7 +281,7 @@ def _acr_purge(inv: Inventory, r: Rules, now: dt.datetime) -> pl.DataFrame:
     is the row-by-row reading this equals). Manifests are numbered once (``_m``), so that everything after the
     first joins on integers rather than on registry, repository and digest."""
     names = pl.concat([inv.tags.select("repository"), inv.manifests.select("repository")]).unique()["repository"]
-    scope = [(name, rx.pattern) for name in names.to_list() if (rx := r.tag_regex(name)) is not None]
+    scope = [(name, rx) for name in names.to_list() if (rx := r.tag_regex(name)) is not None]
     if not scope:
         return pl.DataFrame(schema=PLAN_SCHEMA)
     scope = pl.DataFrame(scope, schema={"repository": pl.String, "pattern": pl.String}, orient="row")
@@ -272,6 +296,8 @@ def _acr_purge(inv: Inventory, r: Rules, now: dt.datetime) -> pl.DataFrame:
     tags = inv.tags.filter(in_scope).select(*REPOSITORY_KEY, "tag", "digest", "last_updated_at", "delete_enabled",
                                             "write_enabled").join(scope, on="repository")
     unlocked = pl.col("delete_enabled").fill_null(False) & pl.col("write_enabled").fill_null(False)
+    if r.untagged_only:  # --untagged-only: no tag is deleted
+        tags = tags.head(0)
     eligible = (tags.filter(_searches(tags, "pattern", "tag"))
                 .filter(pl.col("last_updated_at").is_not_null() & (pl.col("last_updated_at") < cutoff)
                         & (pl.lit(r.include_locked) | unlocked))
@@ -317,6 +343,15 @@ def _untagged(inv: Inventory, r: Rules, now: dt.datetime, manifests: pl.DataFram
     protected = _reachable(edges, roots["_m"])
     deleted = m.filter(~pl.col("_skipped") & ~pl.col("_keeps") & pl.col("media_type").is_not_null()
                        & pl.col("subject").is_null() & ~pl.col("_m").is_in(protected.implode()))
+    spared = deleted.head(0)
+    if r.keep:  # acr-cli >= 0.18: the newest `keep` candidates per repository stay (ties: the smaller digest)
+        ranked = deleted.sort([*REPOSITORY_KEY, "last_updated_at", "digest"], descending=[False, False, True, False])
+        kept = ranked.filter(pl.int_range(pl.len()).over(REPOSITORY_KEY) < r.keep)["_m"]
+        # acrlib, unlike acr-cli, keeps the platform images of an index it keeps (acr-cli deletes them: the index
+        # it kept would point at nothing)
+        children = _reachable(edges, deleted.filter(index & pl.col("_m").is_in(kept.implode()))["_m"])
+        spared = deleted.filter(pl.col("_m").is_in(children.implode()) & ~pl.col("_m").is_in(kept.implode()))
+        deleted = deleted.filter(~pl.col("_m").is_in(kept.implode()) & ~pl.col("_m").is_in(children.implode()))
     rows = deleted.select(
         *REPOSITORY_KEY, pl.lit(None, dtype=pl.String).alias("tag"), "digest",
         pl.lit("delete_manifest").alias("action"),
@@ -337,7 +372,11 @@ def _untagged(inv: Inventory, r: Rules, now: dt.datetime, manifests: pl.DataFram
         *REPOSITORY_KEY, pl.lit(None, dtype=pl.String).alias("tag"), "digest", pl.lit("cascade").alias("action"),
         (pl.lit("referrer (") + pl.col("kind") + pl.lit(") of ") + pl.col("subject_digest").str.slice(0, 19)
          + pl.lit("..., deleted by ACR with it")).alias("reason"), "size_bytes", "last_updated_at")
-    return [rows, cascade]
+    kept_children = spared.select(
+        *REPOSITORY_KEY, pl.lit(None, dtype=pl.String).alias("tag"), "digest", pl.lit("keep").alias("action"),
+        pl.lit(f"platform image of an untagged index kept by keep={r.keep} (acr purge would delete it and break "
+               "the index)").alias("reason"), "size_bytes", "last_updated_at")
+    return [rows, cascade, kept_children]
 
 
 def pull_protected_plan(inv: Inventory, *, filters, stale_days: int, keep: int, untagged: bool,

@@ -107,8 +107,10 @@ def cleanup_commands(inv: Inventory, plan: pl.DataFrame, *, filters, stale_days:
     """How to carry the plan out: the ``az acr run ... acr purge`` command per registry when acr purge's rules
     alone give the plan, else (a protection spared something acr purge would delete: what runs, what was
     pulled) the first lines of ``delete_script``'s dry run."""
-    if plan.filter(pl.col("action").is_in(["keep", "skip"])).height == 0:
-        return table(purge_commands(inv, filters=filters, ago=f"{stale_days}d", keep=keep, untagged=untagged))
+    commands = purge_commands(inv, plan=plan) if getattr(plan, "parameters", None) else purge_commands(
+        inv, filters=filters, ago=f"{stale_days}d", keep=keep, untagged=untagged)
+    if (commands["note"] == "").all() and plan.filter(pl.col("action").is_in(["keep", "skip"])).height == 0:
+        return table(commands.drop("note"))
     script = delete_script(plan, dry_run=True).splitlines()
     shown = pl.DataFrame({"acrlib.delete_script(plan) (dry run; acr purge cannot spare what runs or was pulled)":
                           script[:lines]})

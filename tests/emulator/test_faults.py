@@ -134,7 +134,7 @@ def test_bad_fault_settings_are_rejected_before_start():
         Emulator("huge")
     with pytest.raises(Exception, match="not in the 'tiny' tenant"):
         Emulator("tiny", faults=Faults(denied=("nosuchacr",))).start()
-    with pytest.raises(ValueError, match="Faults.defender modes must be among .*renamed.*got \\['scanned'\\]"):
+    with pytest.raises(ValueError, match=r"Faults.defender modes must be among .*renamed.*got \['scanned'\]"):
         Faults(defender={PREMIUM: "scanned"})
     with pytest.raises(Exception, match="two modes"):  # contosoprodacr and contososharedacr share a subscription
         Emulator("tiny", faults=Faults(defender={"contosoprodacr": "off", "contososharedacr": "legacy"})).start()

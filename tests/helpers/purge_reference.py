@@ -14,6 +14,7 @@ import datetime as dt
 import polars as pl
 
 from acrlib import media_types as mt
+from acrlib.analysis import dialect
 from acrlib.analysis.purge import PLAN_SCHEMA, Rules
 from acrlib.inventory import Inventory
 
@@ -40,10 +41,10 @@ def acr_purge(inv: Inventory, r: Rules, now: dt.datetime) -> pl.DataFrame:
         sizes = dict(zip(manifests["digest"], manifests["size_bytes"], strict=True)) if manifests is not None else {}
         deleted_tags: dict[str, int] = {}
         tags = tag_groups.get(key)
-        if tags is not None:
+        if tags is not None and not r.untagged_only:
             kept = 0
             for t in tags.iter_rows(named=True):
-                if not tag_regex.search(t["tag"]):
+                if not dialect.search(tag_regex, t["tag"]):
                     continue
                 updated = t["last_updated_at"]
                 if updated is None or not updated < r.cutoff:
@@ -56,7 +57,7 @@ def acr_purge(inv: Inventory, r: Rules, now: dt.datetime) -> pl.DataFrame:
                     continue
                 deleted_tags[t["digest"]] = deleted_tags.get(t["digest"], 0) + 1
                 rows.append((registry, repository, t["tag"], t["digest"], "delete_tag",
-                             f"matches {tag_regex.pattern!r}, last updated {_days(now, updated)} days ago "
+                             f"matches {tag_regex!r}, last updated {_days(now, updated)} days ago "
                              f"(older than {r.ago})" + ("" if unlocked else ", locked: included"),
                              sizes.get(t["digest"]), updated))
         if r.untagged and manifests is not None:
@@ -105,10 +106,24 @@ def _untagged(r: Rules, now, registry, repository, manifests: pl.DataFrame, chil
                 protect_children(m["digest"])
             continue
         candidates.append(m)
+    candidates = [m for m in candidates if m["digest"] not in protected]
+    spared: set[str] = set()
+    if r.keep:  # the newest `keep` candidates stay (equal times: the smaller digest first), and an index's children
+        candidates.sort(key=lambda m: m["digest"])
+        candidates.sort(key=lambda m: m["last_updated_at"], reverse=True)
+        kept, candidates = candidates[:r.keep], candidates[r.keep:]
+        saved = protected.copy()
+        for m in kept:
+            protect_children(m["digest"])
+        spared = protected - saved
     rows = []
     deleted = set()
     for m in candidates:
         if m["digest"] in protected:
+            if m["digest"] in spared:
+                rows.append((registry, repository, None, m["digest"], "keep",
+                             f"platform image of an untagged index kept by keep={r.keep} (acr purge would delete it "
+                             "and break the index)", m["size_bytes"], m["last_updated_at"]))
             continue
         deleted.add(m["digest"])
         was_tagged = deleted_tags.get(m["digest"], 0) > 0

@@ -20,7 +20,8 @@ def _tenant() -> acrlib.Inventory:
     b.manifest("api", days=5, tags=["v3"])
     child = b.manifest("web", days=300, media_type=mt.OCI_MANIFEST, config=mt.OCI_CONFIG)
     b.manifest("web", days=300, tags=["multi"], children=[child])
-    b.manifest("web", days=250)  # untagged
+    b.manifest("web", days=250)  # untagged: spared by keep=1 (the newest untagged manifest of its repository)
+    b.manifest("web", days=260)  # untagged, and deleted
     b.manifest("api", days=120, subject=old, media_type=mt.OCI_MANIFEST, config=mt.OCI_EMPTY)
     b.pulled("api", old, days=3)
     b.logs()

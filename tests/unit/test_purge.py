@@ -281,3 +281,134 @@ def _one_registry():
 def test_bad_plan_parameters_name_the_problem(kwargs, message):
     with pytest.raises(ValueError, match=message):
         purge_plan(_one_registry(), **kwargs)
+
+
+# --- acr-cli 0.18 and later: keep for untagged manifests, --untagged-only, the filter dialect, ties ----------------
+
+def test_keep_applies_to_untagged_manifests_newest_first():
+    """acr-cli PR #489 (purge_untagged_only_test.go, KeepFunctionalityPreservesRecentManifests): of the untagged
+    manifests older than ago, the newest `keep` per repository stay; the count is per repository."""
+    b = Build()
+    for name, days in (("oa", 700), ("ob", 600), ("oc", 500), ("od", 400), ("oe", 300)):
+        b.manifest("app", name, days=days)
+    b.manifest("web", "wa", days=700)
+    plan = purge_plan(b.build(), filters=["app:^$", "web:^$"], ago="1d", keep=2)
+    assert deleted_manifests(plan) == {"oa", "ob", "oc"}, "od and oe are the two newest: kept"
+    assert deleted_manifests(purge_plan(b.build(), filters=["app:^$"], ago="1d", keep=5)) == set(), (
+        "keep at or above their number deletes none")
+
+
+def test_keep_counts_only_untagged_manifests_older_than_ago():
+    """CombinedAgoAndKeepFiltering: three old enough, two too new, keep=1: the two oldest go."""
+    b = Build()
+    for name, days in (("v1", 700), ("v2", 670), ("v3", 640), ("r1", 30), ("r2", 15)):
+        b.manifest("app", name, days=days)
+    assert deleted_manifests(purge_plan(b.build(), filters=["app:^$"], ago="300d", keep=1)) == {"v1", "v2"}
+
+
+def test_keep_counts_tags_and_untagged_manifests_separately_in_one_plan():
+    """With --untagged, acr-cli passes the same keep to the tag pass and to the manifest pass."""
+    b = Build()
+    b.manifest("app", "t1", days=90, tags=[("a", 90)])
+    b.manifest("app", "t2", days=80, tags=[("b", 80)])
+    b.manifest("app", "u1", days=70)
+    b.manifest("app", "u2", days=60)
+    plan = purge_plan(b.build(), ago="30d", keep=1)
+    assert deleted_tags(plan) == {"a"}, "b is the newest eligible tag"
+    assert deleted_manifests(plan) == {"t1", "u1"}, "of t1 (untagged by the plan), u1 and u2, u2 is the newest"
+
+
+def test_equal_times_keep_the_smaller_digest_and_the_cutoff_is_strict():
+    """acr-cli's sortManifestsByTime: newest first, equal times ordered by digest (the smaller stays); a manifest
+    exactly at the cutoff is not before it (EvaluateRetention's Before)."""
+    b = Build()
+    for name in ("cc", "aa", "bb"):
+        b.manifest("app", name, days=100)
+    assert deleted_manifests(purge_plan(b.build(), filters=["app:^$"], ago="1d", keep=1)) == {"bb", "cc"}
+    b = Build()
+    b.manifest("app", "at", days=30)
+    b.manifest("app", "ol", days=30.0001)
+    assert deleted_manifests(purge_plan(b.build(), filters=["app:^$"], ago="30d")) == {"ol"}
+
+
+def test_an_untagged_index_kept_by_keep_keeps_its_platform_images():
+    """A deliberate difference: acr-cli counts an index's platform images as candidates of their own and deletes
+    them when it keeps the index; acrlib keeps them (rows `keep` say why), so the index it keeps still works."""
+    b = Build()
+    c1, c2 = b.manifest("app", "c1", days=100), b.manifest("app", "c2", days=100)
+    b.manifest("app", "ix", days=90, children=[c1, c2])
+    b.manifest("app", "ol", days=200)
+    plan = purge_plan(b.build(), filters=["app:^$"], ago="1d", keep=1)
+    assert deleted_manifests(plan) == {"ol"}
+    kept = plan.filter(pl.col("action") == "keep")
+    assert {d[7:9] for d in kept["digest"]} == {"c1", "c2"} and "break the index" in kept["reason"][0]
+
+
+def test_untagged_only_deletes_no_tag_and_reads_only_the_repository_part_of_filters():
+    """acr-cli's --untagged-only (purge_untagged_only_test.go): only untagged manifests, with the index, referrer
+    and lock rules of --untagged; filters select repositories; ago is optional; keep applies."""
+    b = Build()
+    b.manifest("app", "tg", days=400, tags=[("old", 400)])
+    b.manifest("app", "u1", days=400)
+    b.manifest("app", "u2", days=5)
+    b.manifest("app", "lk", days=400, locked=True)
+    b.manifest("other", "u3", days=400)
+    inv = b.build()
+    plan = purge_plan(inv, filters=["app:^nothing-matches$"], ago="30d", untagged_only=True)
+    assert deleted_tags(plan) == set() and deleted_manifests(plan) == {"u1"}
+    assert deleted_manifests(purge_plan(inv, filters=["app:.*"], ago=None, untagged_only=True)) == {"u1", "u2"}, (
+        "without ago every untagged manifest is old enough")
+    assert deleted_manifests(purge_plan(inv, filters=[".*:.*"], ago=None, untagged_only=True,
+                                        include_locked=True)) == {"u1", "u2", "lk", "u3"}
+    assert deleted_manifests(purge_plan(inv, filters=["app:.*"], ago=None, keep=1, untagged_only=True)) == {"u1"}
+    assert "--untagged-only" in acrlib_describe(purge_plan(inv, filters=["app:.*"], ago=None, untagged_only=True))
+    with pytest.raises(ValueError, match="untagged=False contradicts it"):
+        purge_plan(inv, untagged=False, untagged_only=True)
+    with pytest.raises(ValueError, match="ago is required unless untagged_only"):
+        purge_plan(inv, ago=None)
+
+
+def acrlib_describe(plan) -> str:
+    from acrlib.analysis.purge import describe
+
+    return describe(plan)
+
+
+@pytest.mark.parametrize(("tag_filter", "matching"), [
+    ("^[[:alpha:]]+$", {"latest", "stable"}),  # a POSIX class: Python's re reads it as a set of '[:alph'
+    ("^v[[:digit:]]+$", {"v1", "v22"}),
+    ("^(?!latest$).*$", {"stable", "v1", "v22", "v1-rc"}),  # lookahead
+    ("(?<=v|v2)2$", {"v22"}),  # variable-length lookbehind: Python's re refuses it
+    ("^v1(?P<rc>-rc)?$", {"v1", "v1-rc"}),  # RE2's named group
+])
+def test_filters_are_read_in_acr_clis_regexp2_re2_dialect(tag_filter, matching):
+    b = Build()
+    b.manifest("app", "aa", days=90, tags=[("latest", 90), ("stable", 90), ("v1", 90), ("v22", 90), ("v1-rc", 90)])
+    assert deleted_tags(purge_plan(b.build(), filters=[f"app:{tag_filter}"], ago="30d", untagged=False)) == matching
+
+
+def test_posix_classes_in_the_repository_part_select_repositories():
+    b = Build()
+    b.manifest("app", "aa", days=90, tags=[("t", 90)])
+    b.manifest("app2", "bb", days=90, tags=[("t", 90)])
+    plan = purge_plan(b.build(), filters=["[[:alpha:]]+:.*"], ago="30d", untagged=False)
+    assert set(plan["repository"]) == {"app"}, "the repository part is anchored: ^[[:alpha:]]+$"
+
+
+def test_purge_commands_carry_a_plans_own_flags_and_say_what_acr_purge_cannot_express():
+    b = Build("contosoacr")
+    c1 = b.manifest("app", "c1", days=100)
+    b.manifest("app", "ix", days=90, children=[c1])
+    b.manifest("app", "ol", days=200)
+    inv = b.build()
+    only = purge_plan(inv, filters=["app:.*"], ago=None, untagged_only=True)
+    cmd = purge_commands(inv, plan=only).row(0, named=True)
+    assert shlex.split(shlex.split(cmd["command"])[6]) == ["acr", "purge", "--filter", "app:.*", "--untagged-only"]
+    assert cmd["note"] == "", "acr purge reproduces this plan"
+    kept = purge_plan(inv, filters=["app:^$"], ago="1d", keep=1)
+    cmd = purge_commands(inv, plan=kept).row(0, named=True)
+    assert shlex.split(shlex.split(cmd["command"])[6]) == ["acr", "purge", "--filter", "app:^$", "--ago", "1d",
+                                                           "--keep", "1", "--untagged"]
+    assert "platform images of a kept index" in cmd["note"] and "acrlib apply" in cmd["note"]
+    with pytest.raises(ValueError, match="carries no parameters"):
+        purge_commands(inv, plan=pl.DataFrame(kept))
