@@ -35,6 +35,7 @@ from .analysis import (
     unused,
     vulnerability_trend,
 )
+from .cleanup import Applied, apply
 from .collection import collect, collect_async
 from .errors import (
     AcrlibError,
@@ -56,6 +57,7 @@ __all__ = [
     "TABLES",
     "AcrlibError",
     "Analysis",
+    "Applied",
     "ArmError",
     "BlobStorageError",
     "Headline",
@@ -69,6 +71,7 @@ __all__ = [
     "SnapshotError",
     "TokenError",
     "__version__",
+    "apply",
     "collect",
     "collect_async",
     "collection_status",

@@ -105,6 +105,104 @@ def _collect(args: argparse.Namespace) -> int:
     return 0 if inventory.errors.height == 0 else 1
 
 
+def _connection(args: argparse.Namespace) -> dict:
+    """Where apply sends its requests: Azure, or a running ``acrlib emulator`` (its connection file)."""
+    if getattr(args, "connection_file", None):
+        from acrlib.emulator import attach
+
+        return attach(args.connection_file).connection()
+    return {}
+
+
+def _confirm(plan, args: argparse.Namespace) -> None:
+    """Deleting needs --yes or, at a terminal, the typed word: after the registries, counts and bytes."""
+    import polars as pl
+
+    deleting = plan.filter(pl.col("action").is_in(["delete_tag", "delete_manifest"]))
+    per = deleting.group_by("registry").agg(pl.len().alias("n"), pl.col("size_bytes").filter(
+        pl.col("action") == "delete_manifest").sum().alias("bytes")).sort("registry")
+    lines = [f"  {printable(r['registry']):<30} {r['n']:>8,} tags and manifests, {r['bytes'] or 0:>16,} bytes of images"
+             for r in per.iter_rows(named=True)]
+    summary = f"THIS DELETES {deleting.height:,} tags and manifests in {per.height} registries:\n" + "\n".join(lines)
+    if args.yes:
+        print(summary, file=sys.stderr)
+        return
+    if not sys.stdin.isatty():
+        raise ValueError("deleting needs --yes when there is no terminal to confirm at (nothing was deleted)")
+    print(summary, file=sys.stderr)
+    answer = input("Type DELETE to go on: ")
+    if answer.strip() != "DELETE":
+        raise ValueError("not confirmed: nothing was deleted")
+
+
+def _run_apply(plan, args: argparse.Namespace) -> int:
+    import acrlib
+
+    dry_run = not args.delete
+    if not dry_run:
+        _confirm(plan, args)
+    result = acrlib.apply(plan, dry_run=dry_run, max_deletions=args.max_deletions, journal=args.journal,
+                          resume=args.resume, verify=args.verify, max_plan_age=args.max_plan_age or None,
+                          **_connection(args))
+    print(printable(result.summary()))
+    if result.still_present.height:
+        print(f"{result.still_present.height} deleted item(s) are still listed (see the journal)", file=sys.stderr)
+    failed = result.actions.filter(result.actions["outcome"] == "failed").height
+    return 1 if failed or result.still_present.height else 0
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from acrlib.analysis import PurgePlan
+
+    if args.plan is None and args.resume is None:
+        raise ValueError("apply needs --plan PLAN.parquet (or --resume JOURNAL with its --plan)")
+    if args.plan is None:
+        raise ValueError("--resume needs the --plan the journal was written for")
+    return _run_apply(PurgePlan.load(args.plan), args)
+
+
+def _purge(args: argparse.Namespace) -> int:
+    import acrlib
+    from acrlib import sources
+    from acrlib.analysis import describe
+
+    source = sources.Source.of(args.source)
+    if args.apply and source.kind == "emulator":
+        raise ValueError("--apply needs --source azure or a snapshot: the emulator of --source emulator:PRESET "
+                         "stops when the plan is made (attach to a running one with --connection-file)")
+    inv = sources.load(source, progress=False, activity_days=args.protect_pulled_days or 0)
+    plan = acrlib.purge_plan(inv, filters=args.filter or [".*:.*"], ago=args.ago, keep=args.keep,
+                             untagged=args.untagged, include_locked=args.include_locked,
+                             untagged_only=args.untagged_only,
+                             protect_pulled_within=f"{args.protect_pulled_days}d" if args.protect_pulled_days
+                             else None)
+    plan.parameters["frees_bytes"] = int(acrlib.reclaimable(inv, plan).registries["reclaimable_bytes"].sum())
+    counts = dict(plan.group_by("action").len().iter_rows())
+    print(f"plan: {', '.join(f'{n:,} {a}' for a, n in sorted(counts.items())) or 'nothing to do'}; frees "
+          f"{plan.parameters['frees_bytes']:,} bytes ({describe(plan)})")
+    if args.out:
+        plan.save(args.out)
+        print(f"plan: {args.out}")
+    return _run_apply(plan, args) if args.apply else 0
+
+
+def _apply_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--delete", action="store_true",
+                     help="DELETE what the plan lists (default: a dry run that checks every premise and journals "
+                          "what it would do); also needs --yes or a typed confirmation")
+    sub.add_argument("--yes", action="store_true", help="do not ask before deleting (with --delete)")
+    sub.add_argument("--max-deletions", type=int, default=1000, metavar="N",
+                     help="refuse a plan with more tag and manifest deletions (default 1000)")
+    sub.add_argument("--max-plan-age", default="24h", metavar="DURATION",
+                     help="refuse a plan whose inventory is older (default 24h; '' for no limit)")
+    sub.add_argument("--journal", metavar="PATH", help="where to journal every step (a file or az:// URL; default "
+                     "acrlib-journals/apply-<time>.jsonl)")
+    sub.add_argument("--resume", metavar="JOURNAL", help="continue the run this journal records (same plan)")
+    sub.add_argument("--verify", action="store_true", help="list the touched repositories again afterwards")
+    sub.add_argument("--connection-file", metavar="PATH",
+                     help="apply against a running `acrlib emulator` (its connection file) instead of Azure")
+
+
 def _parameter_list(notebook: str | None) -> int:
     from acrlib import report
 
@@ -227,6 +325,31 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--list-parameters", action="store_true",
                      help="print the notebook's parameters (type, default, meaning) and exit")
     rep.set_defaults(func=_report)
+
+    pur = commands.add_parser("purge", help="make a purge plan (what acr purge would delete, with protections); "
+                              "save it, or apply it")
+    pur.add_argument("--source", default=DEFAULT_SOURCE,
+                     help=f"{DEFAULT_SOURCE} (default), emulator:PRESET or a snapshot (folder or storage URL)")
+    pur.add_argument("--filter", action="append", metavar="REPO:TAG",
+                     help="acr purge filter, '<repository regex>:<tag regex>' (repeatable; default '.*:.*')")
+    pur.add_argument("--ago", default="30d", help="age of what goes, acr purge's [N]d[Go duration] (default 30d)")
+    pur.add_argument("--keep", type=int, default=0, metavar="N", help="keep the newest N per repository")
+    pur.add_argument("--untagged", action=argparse.BooleanOptionalAction, default=True,
+                     help="also delete untagged manifests as old (default on)")
+    pur.add_argument("--untagged-only", action="store_true", help="delete only untagged manifests, no tag")
+    pur.add_argument("--include-locked", action="store_true", help="plan locked items too (apply never deletes them)")
+    pur.add_argument("--protect-pulled-days", type=int, default=0, metavar="N",
+                     help="keep what the event logs show pulled within N days (reads N days of logs)")
+    pur.add_argument("--out", metavar="PLAN.parquet", help="save the plan (for acrlib apply --plan)")
+    pur.add_argument("--apply", action="store_true", help="carry the plan out (a dry run unless --delete)")
+    _apply_arguments(pur)
+    pur.set_defaults(func=_purge)
+
+    app = commands.add_parser("apply", help="carry out a saved purge plan: a dry run unless --delete (needs the "
+                              "AcrDelete role)")
+    app.add_argument("--plan", metavar="PLAN.parquet", help="a plan saved by acrlib purge --out or PurgePlan.save")
+    _apply_arguments(app)
+    app.set_defaults(func=_apply)
 
     emu = commands.add_parser("emulator", help="serve the local HTTPS emulator of ACR and Resource Graph")
     emu.add_argument("--scale", default="demo", help="tenant preset: tiny, demo, large, fleet (default demo)")

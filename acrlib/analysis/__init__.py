@@ -8,7 +8,7 @@ from .cost import cost, savings
 from .headline import Headline, headline
 from .posture import posture, posture_matrix
 from .protect import DELETING, running_deletions
-from .purge import PurgePlan, describe, pull_protected_plan, purge_plan
+from .purge import PurgePlan, describe, parse_ago, pull_protected_plan, purge_plan
 from .risk import exposure
 from .storage import duplicates, has_layers, reclaimable, storage
 from .summary import collection_status, summary
@@ -31,6 +31,7 @@ __all__ = [
     "has_layers",
     "headline",
     "in_use",
+    "parse_ago",
     "posture",
     "posture_matrix",
     "projection",

@@ -26,6 +26,7 @@ basis (their rows have action ``skip``): see ``protect``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from dataclasses import dataclass
 
@@ -50,9 +51,14 @@ PLAN_SCHEMA = {
 DELETING = protect.DELETING  # the actions that delete; keep and skip rows explain what a protection spared
 
 
+PLAN_METADATA_KEY = "acrlib.purge_plan"  # the Parquet key-value metadata that holds a saved plan's parameters
+
+
 class PurgePlan(pl.DataFrame):
     """A purge plan: a polars frame (see :func:`purge_plan`) that also carries the ``parameters`` it was made
-    with (derived frames are plain frames)."""
+    with (derived frames are plain frames): its rules, when it was made, the tenant and, per registry, what
+    ``acrlib.apply`` needs to find it again (resource id, login server, SKU, soft-delete days).
+    :meth:`save` and :meth:`load` keep both in one Parquet file."""
 
     parameters: dict
 
@@ -61,6 +67,51 @@ class PurgePlan(pl.DataFrame):
         plan = cls(frame)
         plan.parameters = parameters
         return plan
+
+    def save(self, path) -> None:
+        """The plan and its parameters as one Parquet file (``path``: a local path)."""
+        self.write_parquet(path, metadata={PLAN_METADATA_KEY: json.dumps(self.parameters, default=_jsonable)})
+
+    @classmethod
+    def load(cls, path) -> PurgePlan:
+        """A plan :meth:`save` wrote; ``ValueError`` naming the file when it is not one."""
+        try:
+            metadata = pl.read_parquet_metadata(path)
+            frame = pl.read_parquet(path)
+        except FileNotFoundError:
+            raise ValueError(f"{path}: no such plan file") from None
+        except Exception as e:
+            raise ValueError(f"{path} is not a Parquet file: {str(e).splitlines()[0][:200]}") from None
+        if PLAN_METADATA_KEY not in metadata:
+            raise ValueError(f"{path} is a Parquet file but not a saved purge plan (no {PLAN_METADATA_KEY} "
+                             "metadata): write plans with PurgePlan.save or acrlib purge --out")
+        missing = [c for c in PLAN_SCHEMA if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{path}: the plan lacks the columns {missing}")
+        parameters = json.loads(metadata[PLAN_METADATA_KEY])
+        for key in ("now", "made_at", "collected_at"):
+            if isinstance(parameters.get(key), str):
+                parameters[key] = dt.datetime.fromisoformat(parameters[key])
+        return cls.of(frame, parameters)
+
+
+def _jsonable(value):
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def plan_context(inv: Inventory) -> dict:
+    """What a plan records of the inventory it was made from, for ``acrlib.apply`` to check and to find the
+    registries again: the tenant, and per registry its resource id, login server, SKU and soft-delete days."""
+    regs = inv.registries.select("registry", "id", "tenant_id", "login_server", "sku", "soft_delete_enabled",
+                                 "soft_delete_days")
+    tenants = sorted(t for t in regs["tenant_id"].unique().to_list() if t)
+    return {"tenant_id": tenants[0] if len(tenants) == 1 else None,
+            "registries": {r["registry"]: {"id": r["id"], "login_server": r["login_server"], "sku": r["sku"],
+                                           "soft_delete_days": r["soft_delete_days"] if r["soft_delete_enabled"]
+                                           else None}
+                           for r in regs.iter_rows(named=True)}}
 
 
 def parse_ago(ago: str) -> dt.timedelta:
@@ -210,7 +261,8 @@ def purge_plan(inv: Inventory, filters=(".*:.*",), ago: str | None = "30d", keep
         plan = protect.in_use(inv, plan)
     parameters = {"filters": list(r.filters), "ago": ago, "keep": keep, "untagged": r.untagged,
                   "untagged_only": r.untagged_only, "include_locked": r.include_locked, "now": now,
-                  "protect_pulled_within": protect_pulled_within, "protect_in_use": bool(protect_in_use)}
+                  "protect_pulled_within": protect_pulled_within, "protect_in_use": bool(protect_in_use),
+                  "made_at": dt.datetime.now(dt.UTC), "collected_at": inv.collected_at, **plan_context(inv)}
     plan = risk.plan_counts(inv, plan.sort(["registry", "repository", "action", "tag", "digest"], nulls_last=True))
     return PurgePlan.of(plan, parameters)
 

@@ -274,14 +274,16 @@ class Gate:
     (documented rates are minimum estimates, but a registry may be shared with other clients).
 
     After ``dead_after`` requests in a row missed their deadline, the origin is given up: every request still
-    waiting fails at once instead of each waiting out its own deadline in turn."""
+    waiting fails at once instead of each waiting out its own deadline in turn. ``paced``: admit at ``rate``
+    from the start (deletes, under the SKU's WriteOps), not only after a 429."""
 
-    def __init__(self, concurrency: int, rate: float | None = None, dead_after: int = Limits.dead_after_timeouts):
+    def __init__(self, concurrency: int, rate: float | None = None, dead_after: int = Limits.dead_after_timeouts,
+                 paced: bool = False):
         self.concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self.rate = rate
-        self.paced = False
-        self._tokens = 0.0
+        self.paced = paced and bool(rate)  # paced from the first request (writes): a second's worth at once
+        self._tokens = float(rate or 0.0) if self.paced else 0.0
         self._stamp = 0.0
         self._resume_at = 0.0
         self.dead_after = dead_after

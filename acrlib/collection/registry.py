@@ -153,3 +153,33 @@ class RegistryClient:
         if digest.startswith("sha256:") and actual != digest:
             raise RegistryError(200, "DIGEST_MISMATCH", f"content of {digest} hashes to {actual}")
         return body, http.headers.get("Content-Type")
+
+    async def delete(self, path: str, repository: str, gate: Gate) -> int:
+        """``DELETE`` a path of this registry with a ``repository:{name}:delete`` token, admitted by ``gate``
+        (the registry's WriteOps): the status, 202 (done) or 404 (nothing there). Anything else raises
+        :class:`~acrlib.errors.RegistryError` with ACR's code (``REGISTRY_DISALLOWED_OPERATION`` for a lock)."""
+        url = f"{self.base}{path}"
+        if origin(url) != self.origin:
+            raise RegistryError(None, "BAD_PATH", f"refused to send the registry's token to {url}")
+        self.requests += 1
+        try:
+            response = await self.pipeline.run(HttpRequest("DELETE", url), gate=gate,
+                                               acr_scope=f"repository:{repository}:delete")
+        except RequestTimedOut as e:
+            raise RegistryError(None, "TIMEOUT", f"{path}: {e.message}") from e
+        except (ServiceRequestError, ServiceResponseError) as e:
+            raise RegistryError(None, "CONNECTION_ERROR", f"cannot reach {self.base}: {type(e).__name__}") from e
+        http = response.http_response
+        if http.status_code in (200, 202, 404):
+            return 202 if http.status_code == 200 else http.status_code
+        code, message = response_error(http)
+        raise RegistryError(http.status_code, code, message)
+
+    async def delete_tag(self, repository: str, tag: str, gate: Gate) -> int:
+        """Untag: ``DELETE /acr/v1/{repository}/_tags/{tag}``."""
+        return await self.delete(f"/acr/v1/{repo_path(repository)}/_tags/{quote(tag, safe='')}", repository, gate)
+
+    async def delete_manifest(self, repository: str, digest: str, gate: Gate) -> int:
+        """Delete a manifest, its tags and its referrers: ``DELETE /v2/{repository}/manifests/{digest}``."""
+        return await self.delete(f"/v2/{repo_path(repository)}/manifests/{quote(digest, safe=':')}", repository,
+                                 gate)

@@ -8,7 +8,7 @@ import random
 from collections import Counter
 
 from . import activity
-from .model import DAY, TICKS, Registry, Repository, Tenant
+from .model import DAY, TICKS, Registry, Repository, Tag, Tenant
 
 NEW_REPOSITORY_STYLES = ["app"] * 6 + ["multiarch", "helm", "signed"]
 
@@ -153,3 +153,29 @@ def _touch(repo: Repository) -> None:
     times = [*(m.updated for m in repo.manifests.values()), *(t.updated for t in repo.tags.values())]
     if times:
         repo.updated = max(repo.updated, max(times))
+
+
+def change(tenant: Tenant, op: str, registry: str, repository: str, tag: str | None = None,
+           digest: str | None = None) -> None:
+    """A team's change between a plan and its apply (a test-only hook): ``tag`` points ``tag`` at ``digest``
+    (moving it, or adding it), ``lock`` locks the tag (or, without one, the manifest ``digest``)."""
+    repo = tenant.registry(registry).repositories[repository]
+    when = tenant.now
+    if op == "tag":
+        old = repo.tags.get(tag)
+        if old is not None:
+            previous = repo.manifests.get(old.digest)
+            if previous is not None and tag in previous.tags:
+                previous.tags.remove(tag)
+                previous.listing = None
+        manifest = repo.manifests[digest]
+        repo.tags[tag] = Tag(tag, digest, when, when)
+        manifest.tags.append(tag)
+        manifest.listing = None
+    elif op == "lock":
+        item = repo.tags[tag] if tag else repo.manifests[digest]
+        item.delete_enabled = item.write_enabled = False
+        item.listing = None
+    else:
+        raise ValueError(f"unknown change {op!r}: tag or lock")
+    repo.changed()

@@ -60,7 +60,7 @@ class Emulator:
         self._lines: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
         self._info: dict = {}
-        self._truth: dict[tuple, dict[str, pl.DataFrame]] = {}
+        self._truth: dict[tuple, tuple[tuple, dict[str, pl.DataFrame]]] = {}  # key -> (version, tables)
         self._workdir: Path | None = None
 
     def __repr__(self) -> str:
@@ -228,10 +228,13 @@ class Emulator:
 
             activity_days = DEFAULTS["activity_days"]
         key = (activity_days, run_command)
-        if key not in self._truth:
-            directory = Path(self._command("truth", activity_days=activity_days, run_command=run_command)["dir"])
-            self._truth[key] = {name: pl.read_parquet(directory / f"{name}.parquet") for name in schema.TABLES}
-        return {name: df.clone() for name, df in self._truth[key].items()}
+        answer = self._command("truth", activity_days=activity_days, run_command=run_command)
+        version = tuple(answer["version"])  # deletes through the API change it too
+        if self._truth.get(key, (None,))[0] != version:
+            directory = Path(answer["dir"])
+            self._truth[key] = (version, {name: pl.read_parquet(directory / f"{name}.parquet")
+                                          for name in schema.TABLES})
+        return {name: df.clone() for name, df in self._truth[key][1].items()}
 
     def scan_reports(self, folder: str | os.PathLike) -> dict[str, pl.DataFrame]:
         """Write example Trivy and Grype reports of a few of the tenant's images (and of one image outside it)
@@ -282,6 +285,15 @@ class Emulator:
         answer = self._command("delete", manifests=manifests, tags=tags)
         self._truth = {}
         return answer["summary"]
+
+    def change(self, op: str, registry: str, repository: str, tag: str | None = None,
+               digest: str | None = None) -> None:
+        """Test-only hook: what a team does between a plan and its apply. ``change("tag", reg, repo, tag,
+        digest)`` points a tag at a manifest (moving it, or tagging an untagged one); ``change("lock", reg, repo,
+        tag=... or digest=...)`` locks a tag or a manifest."""
+        self._command("change", change={"op": op, "registry": registry, "repository": repository, "tag": tag,
+                                        "digest": digest})
+        self._truth = {}
 
     def write_connection_file(self, path: str | os.PathLike) -> Path:
         """Write what another process needs to use this emulator (see :func:`attach`). The file holds the

@@ -16,7 +16,7 @@ CORE = {"errors", "schema", "media_types", "images", "skus", "clouds", "inventor
         "credentials", "_version"}
 STORAGE = {"snapshots", "locations", "history"}  # the storage layer: where snapshots live, and reading them
 GLUE = {"sources", "cli", "__init__"}  # the face and the glue between core and wings
-WINGS = {"collection", "analysis", "report"}
+WINGS = {"collection", "analysis", "report", "cleanup"}
 
 
 @functools.cache
@@ -92,11 +92,28 @@ def test_analysis_and_report_never_reach_into_the_collection_wing():
                 assert part(target) != "report", f"{name} imports {target}: analysis is below report"
 
 
-def test_the_collection_wing_knows_nothing_of_analysis_or_report():
+def test_the_collection_wing_knows_nothing_of_analysis_report_or_cleanup():
     for name, tree in modules().items():
         if part(name) == "collection":
             for target, _ in imports(name, tree):
-                assert part(target) not in ("analysis", "report"), f"{name} imports {target}"
+                assert part(target) not in ("analysis", "report", "cleanup"), f"{name} imports {target}"
+
+
+def test_the_cleanup_wing_uses_collection_access_and_analysis_exports_only():
+    import acrlib.analysis
+
+    for name, tree in modules().items():
+        if part(name) != "cleanup":
+            continue
+        for target, _ in imports(name, tree):
+            module, _, what = target.rpartition(".")
+            if part(target) == "collection":
+                assert module in ("acrlib.collection.access", "acrlib.collection.options"), (
+                    f"{name} imports {target}: the cleanup wing uses the collection through access and options")
+            elif part(target) == "analysis":
+                assert module == "acrlib.analysis" and what in acrlib.analysis.__all__, f"{name} imports {target}"
+            else:
+                assert part(target) in ("core", "cleanup"), f"{name} imports {target}"
 
 
 def test_only_the_glue_reaches_the_emulator_and_only_lazily():

@@ -78,7 +78,8 @@ class Control:
             self.state.refill()
             return {"ok": True}
         if cmd == "truth":
-            return {"dir": str(self.write_truth(command["activity_days"], command["run_command"]))}
+            return {"dir": str(self.write_truth(command["activity_days"], command["run_command"])),
+                    "version": list(self.version)}
         if cmd == "advance":
             summary = evolve.advance(self.state.tenant, days=command["days"], seed=command.get("seed", 0))
             self.changed()
@@ -87,6 +88,10 @@ class Control:
             summary = evolve.delete(self.state.tenant, command["manifests"], command["tags"])
             self.changed()
             return {"ok": True, "summary": summary}
+        if cmd == "change":
+            evolve.change(self.state.tenant, **command["change"])
+            self.changed()
+            return {"ok": True}
         raise ValueError(f"unknown command {cmd!r}")
 
     def write_truth(self, activity_days: int, run_command: bool) -> Path:
@@ -94,13 +99,18 @@ class Control:
 
         key = f"{activity_days}-{int(run_command)}"
         out = self.workdir / f"truth-{key}"
-        if self.written.get(key) != self.truth_version:
+        if self.written.get(key) != self.version:
             out.mkdir(exist_ok=True)
             tables = truth_tables(self.state.tenant, self.state.login_servers, activity_days, run_command)
             for name, df in tables.items():
                 df.write_parquet(out / f"{name}.parquet")
-            self.written[key] = self.truth_version
+            self.written[key] = self.version
         return out
+
+    @property
+    def version(self) -> tuple[int, int]:
+        """Changes made by commands and through the API (deletes): the truth is written again after either."""
+        return self.truth_version, self.state.mutations
 
 
 async def run(config: dict) -> None:

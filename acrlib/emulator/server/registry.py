@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, quote, unquote
 
 from aiohttp import web
 
+from .. import evolve
 from ..model import Manifest, Registry, Repository, Tag, format_time
 from . import tokens
 from .state import (
@@ -144,7 +145,7 @@ class RegistryHandler:
     async def dispatch(self, request, endpoint, params, query_string) -> web.StreamResponse:
         state, reg = self.state, self.reg
         await arrive(state, request, reg.name)
-        bucket = state.buckets.get(reg.name)
+        bucket = state.buckets.get(reg.name) if request.method != "DELETE" else None  # writes: WriteOps
         if bucket is not None:
             wait = bucket.take(time.monotonic())
             if wait:
@@ -158,8 +159,10 @@ class RegistryHandler:
             return await self.exchange(request)
         if endpoint == "oauth2_token":
             return await self.token(request, query_string)
+        if request.method == "DELETE" and endpoint in ("tag", "manifest_content"):
+            return self.delete(request, endpoint, params["repo"], params["ref"])
         if request.method not in READ_METHODS:
-            # The emulator is read-only, like acrlib. Writes are logged (tests assert there are none).
+            # Other writes are not emulated. Every request is logged (tests assert what was written).
             raise Reply(405, acr_errors("UNSUPPORTED", "The operation is unsupported by the acrlib emulator."))
         if endpoint == "ping":
             self.authorize(request, None)
@@ -188,6 +191,58 @@ class RegistryHandler:
         if endpoint == "manifest_content":
             return self.manifest_content(request, repo, params["ref"])
         return await self.blob(request, repo, params["ref"])
+
+    # -- deleting --
+
+    def delete(self, request: web.Request, endpoint: str, repo_name: str, ref: str) -> web.Response:
+        """Untag (``DELETE /acr/v1/{repository}/_tags/{tag}``) or delete a manifest with its tags and referrers
+        (``DELETE /v2/{repository}/manifests/{digest}``): 202 Accepted, 404 for what does not exist, and for a
+        lock on the repository, the manifest or a tag in the way ACR's documented REGISTRY_DISALLOWED_OPERATION
+        (its status is not documented: the emulator chooses 405). Deletes spend the registry's WriteOps."""
+        self.authorize_write(request, repo_name)
+        repo = self.reg.repositories.get(repo_name)
+        if repo is None:
+            raise Reply(404, acr_errors("NAME_UNKNOWN", "repository name not known to registry", {"name": repo_name}))
+        if endpoint == "tag":
+            tag = repo.tags.get(ref)
+            if tag is None:
+                raise Reply(404, acr_errors("TAG_UNKNOWN", "the specified tag does not exist",
+                                            {"name": repo.name, "tag": ref}))
+            self._refuse_locked(repo, [tag])
+            evolve.delete_tag(repo, ref, self.state.now_ticks(), self._recorder())
+        else:
+            if not ref.startswith("sha256:"):
+                raise Reply(400, acr_errors("DIGEST_INVALID", "delete a manifest by its digest, not by a tag",
+                                            {"name": repo.name, "reference": ref}))
+            m = repo.manifests.get(ref)
+            if m is None:
+                raise Reply(404, acr_errors("MANIFEST_UNKNOWN", "manifest unknown",
+                                            {"name": repo.name, "reference": ref}))
+            self._refuse_locked(repo, [m, *(repo.tags[t] for t in m.tags if t in repo.tags)])
+            evolve.delete_manifest(repo, ref, self._recorder())
+        self.state.mutations += 1
+        return web.Response(status=202)
+
+    def _recorder(self) -> evolve.Recorder:
+        return evolve.Recorder(self.state.tenant, self.reg, self.state.now_ticks())
+
+    def _refuse_locked(self, repo: Repository, items: list) -> None:
+        if not all(x.delete_enabled and x.write_enabled for x in (repo, *items)):
+            raise Reply(405, acr_errors("REGISTRY_DISALLOWED_OPERATION",
+                                        "The operation is disallowed on this registry, repository or image."))
+
+    def authorize_write(self, request: web.Request, repo_name: str) -> None:
+        """A token with ``repository:{name}:delete``, and the registry's WriteOps (when throttled)."""
+        self.authorize(request, ("repository", repo_name, "delete"))
+        bucket = self.state.write_buckets.get(self.reg.name)
+        if bucket is not None:
+            wait = bucket.take(time.monotonic())
+            if wait:
+                raise Reply(429, acr_errors(
+                    "TOOMANYREQUESTS",
+                    "Too many requests. Please visit https://aka.ms/acr/skus#sku-feature-matrix for more "
+                    "information on throttling limits.",
+                ), headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
     # -- auth --
 

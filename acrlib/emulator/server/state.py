@@ -95,11 +95,16 @@ class State:
         self.rg_windows: dict[str, list[float]] = {}
         burst_s = 5.0 if throttle is True else float(throttle or 0)
         self.buckets: dict[str, Bucket] = {}
+        self.write_buckets: dict[str, Bucket] = {}  # WriteOps, as ReadOps: per registry, when throttled
+        self.mutations = 0  # changes made through the API (deletes): the truth must be written again
         if throttle:
             now = time.monotonic()
             for reg in tenant.registries:
                 rate = skus.READ_OPS_PER_MIN[reg.sku] / 60.0
                 self.buckets[reg.name] = Bucket(rate=rate, capacity=rate * burst_s, tokens=rate * burst_s, stamp=now)
+                rate = skus.WRITE_OPS_PER_MIN[reg.sku] / 60.0
+                self.write_buckets[reg.name] = Bucket(rate=rate, capacity=rate * burst_s, tokens=rate * burst_s,
+                                                      stamp=now)
 
     def now_ticks(self) -> int:
         """The emulator's clock: the tenant's present plus the time since it started serving."""
@@ -119,7 +124,7 @@ class State:
     def refill(self) -> None:
         """Full throttle buckets and fresh Resource Graph quota windows (between benchmark runs)."""
         now = time.monotonic()
-        for bucket in self.buckets.values():
+        for bucket in (*self.buckets.values(), *self.write_buckets.values()):
             bucket.tokens, bucket.stamp = bucket.capacity, now
         self.rg_windows.clear()
 
