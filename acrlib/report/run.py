@@ -197,9 +197,11 @@ def run_report(source: str | sources.Source = sources.DEFAULT, out: str | os.Pat
     if not notebook.exists():
         raise ValueError(f"no report notebook at {notebook}")
     source = sources.Source.of(source)  # a snapshot path is made absolute: the kernel may run elsewhere
-    params = {"source": str(source), "progress": False, **(parameters or {})}
-    check_parameters(params, notebook)
     out = Path(out)
+    params = {"source": str(source), "progress": False, **(parameters or {})}
+    if "artifacts" in declared_parameters(notebook) and "artifacts" not in params:  # the plan and script, beside it
+        params["artifacts"] = str(out.resolve())
+    check_parameters(params, notebook)
     out.mkdir(parents=True, exist_ok=True)
     executed = out / notebook.name
     html = out / f"{notebook.stem}.html"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 import polars as pl
 
@@ -102,19 +103,48 @@ def log_sources(inv: Inventory) -> pl.DataFrame:
         pl.col("diagnostic_setting").alias("setting"), "message")
 
 
-def cleanup_commands(inv: Inventory, plan: pl.DataFrame, *, filters, stale_days: int, keep: int, untagged: bool,
-                     lines: int = 40) -> Table:
-    """How to carry the plan out: the ``az acr run ... acr purge`` command per registry when acr purge's rules
-    alone give the plan, else (a protection spared something acr purge would delete: what runs, what was
-    pulled) the first lines of ``delete_script``'s dry run."""
-    commands = purge_commands(inv, plan=plan) if getattr(plan, "parameters", None) else purge_commands(
-        inv, filters=filters, ago=f"{stale_days}d", keep=keep, untagged=untagged)
-    if (commands["note"] == "").all() and plan.filter(pl.col("action").is_in(["keep", "skip"])).height == 0:
-        return table(commands.drop("note"))
-    script = delete_script(plan, dry_run=True).splitlines()
-    shown = pl.DataFrame({"acrlib.delete_script(plan) (dry run; acr purge cannot spare what runs or was pulled)":
-                          script[:lines]})
-    return Table(shown, max_rows=lines, empty="Nothing to delete.")
+class Cleanup:
+    """The report's "carry it out" part: the acrlib commands for the plan, the ``acr purge`` commands of the
+    registries where they express it (and, for the others, what they cannot), and the files written beside the
+    report. Every value is escaped."""
+
+    def __init__(self, apply: list[str], commands: pl.DataFrame, files: list[str]):
+        self.apply, self.commands, self.files = apply, commands, files
+
+    def _repr_html_(self) -> str:
+        steps = "".join(f"<li><code>{html.escape(c)}</code></li>" for c in self.apply)
+        files = (f"<p>Written beside this report: {', '.join(f'<code>{html.escape(f)}</code>' for f in self.files)}."
+                 "</p>") if self.files else ""
+        return (f"<p>Carry the plan out with acrlib (a dry run first; <b>--delete deletes</b> and needs the AcrDelete "
+                f"role):</p><ol>{steps}</ol>{files}"
+                f"<p>Or, where its rules alone give the plan, <code>acr purge</code> per registry:</p>"
+                + Table(self.commands, empty="No registry has anything to delete.")._repr_html_())
+
+    def __repr__(self) -> str:
+        return "\n".join([*self.apply, *self.files, repr(self.commands)])
+
+
+def cleanup(inv: Inventory, plan: pl.DataFrame, *, folder: str | None = None) -> Cleanup:
+    """How to carry the plan out: ``acrlib apply`` with the plan saved beside the report (in ``folder``, with
+    the ``az acr repository`` script of :func:`~acrlib.delete_script` for those who want one command per tag),
+    and the ``acr purge`` command of every registry where acr purge's rules reproduce the plan (``note`` says
+    what it cannot express elsewhere)."""
+    files = []
+    plan_name = "purge-plan.parquet"
+    if folder:
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        if getattr(plan, "parameters", None):
+            plan.save(out / plan_name)
+            files.append(plan_name)
+        (out / "delete-script.sh").write_text(delete_script(plan))
+        files.append("delete-script.sh")
+    apply = [f"acrlib apply --plan {plan_name}", f"acrlib apply --plan {plan_name} --delete --verify"]
+    commands = purge_commands(inv, plan=plan) if getattr(plan, "parameters", None) else pl.DataFrame()
+    shown = (commands.select("registry", pl.when(pl.col("note") == "").then(pl.col("command"))
+                             .otherwise(pl.col("note")).alias("acr purge (or why not)"))
+             if commands.height else commands)
+    return Cleanup(apply, shown, files)
 
 
 def plan_vs_running(inv: Inventory, plan: pl.DataFrame) -> Table:

@@ -92,6 +92,11 @@ def test_the_report_runs_and_exports_html_without_code(tiny_report):
     assert "\x1b[" not in executed.read_text() and "\u001b[" not in executed.read_text(), "no escape codes"
     parameters = json.loads(json.dumps(nbformat.read(executed, as_version=4).metadata["papermill"]["parameters"]))
     assert parameters["stale_days"] == 60 and parameters["progress"] is False
+    saved = acrlib.PurgePlan.load(tiny_report.parent / "purge-plan.parquet")  # beside the report, for apply
+    assert saved.parameters["ago"] == "60d" and "acrlib apply --plan purge-plan.parquet --delete" in html
+    script = (tiny_report.parent / "delete-script.sh").read_text()
+    assert script.count("az acr repository") == saved.filter(pl.col("action").is_in(
+        ["delete_tag", "delete_manifest"])).height and "az acr repository" not in html, "written, not inlined"
 
 
 def test_the_first_screen_carries_the_analysis_numbers(tiny):
