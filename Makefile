@@ -19,7 +19,7 @@ $(AZURITE): tests/azurite/package.json tests/azurite/package-lock.json
 	npm ci --prefix tests/azurite --no-audit --no-fund --loglevel=error
 	touch $(AZURITE)
 
-.PHONY: install report test test-fast lint format docs screenshot bench clean
+.PHONY: install report test test-fast lint format docs screenshot bench bench-apply clean
 
 install: $(STAMP)
 
@@ -58,6 +58,9 @@ format: $(STAMP)
 ## acrlib against the stock SDK, side by side (not part of the test suite)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/collect_bench.py
+
+bench-apply: $(STAMP)
+	$(BIN)/python benchmarks/apply_bench.py
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .ruff_cache docs/_build

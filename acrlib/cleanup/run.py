@@ -29,6 +29,7 @@ from ..media_types import INDEX_TYPES
 from .journal import FINAL, Journal, now, state
 
 DELETING = ("delete_tag", "delete_manifest")
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 ACTIONS = (*DELETING, "cascade")
 REPOSITORIES_AT_ONCE = 4  # per registry: each repository's listing, then its actions
 OUTCOMES = {"registry": pl.String, "repository": pl.String, "tag": pl.String, "digest": pl.String,
@@ -116,12 +117,14 @@ class Run:
     prior: dict[str, dict]
     outcomes: list[dict] = field(default_factory=list)
 
-    def record(self, row: dict, outcome: str, reason: str, status: int | None = None) -> None:
+    def record(self, row: dict, outcome: str, reason: str, status: int | None = None) -> str:
+        """Journal and keep an action's outcome; returns it."""
         line = {"type": "outcome", "key": _key(row), "registry": row["registry"], "repository": row["repository"],
                 "tag": row["tag"], "digest": row["digest"], "action": row["action"], "outcome": outcome,
                 "reason": reason, "status": status, "size_bytes": row.get("size_bytes"), "at": now()}
         self.journal.write(line)
         self.outcomes.append(line)
+        return outcome
 
     def carried(self, row: dict) -> bool:
         """An action a resumed journal already finished: its outcome counts again, nothing is sent."""
@@ -131,16 +134,15 @@ class Run:
             return True
         return False
 
-    async def send(self, row: dict, call) -> None:
-        """Journal the attempt, send ``call()``, journal its outcome (404: already gone, done)."""
+    async def send(self, row: dict, call) -> str:
+        """Journal the attempt, send ``call()``, journal its outcome (404: already gone, done); returns it."""
         self.journal.write({"type": "attempt", "key": _key(row)})
         try:
             status = await call()
         except RegistryError as e:
             reason = "locked" if e.code == "REGISTRY_DISALLOWED_OPERATION" else redact(f"{e.code}: {e.message}")[:300]
-            self.record(row, "skipped" if reason == "locked" else "failed", reason, e.status)
-            return
-        self.record(row, "done", "deleted" if status == 202 else "already gone", status)
+            return self.record(row, "skipped" if reason == "locked" else "failed", reason, e.status)
+        return self.record(row, "done", "deleted" if status == 202 else "already gone", status)
 
 
 async def _repository(run: Run, registry, repository: str, rows: list[dict]) -> None:
@@ -180,24 +182,36 @@ async def _repository(run: Run, registry, repository: str, rows: list[dict]) -> 
                  and o["repository"] == repository and o["registry"] == registry.name
                  and o["outcome"] in ("done", "would-delete")}
     manifest_rows = [r for r in todo if r["action"] == "delete_manifest"]
-    manifest_rows.sort(key=lambda r: (fresh.get(r["digest"], {}).get("media_type") not in INDEX_TYPES,))
+    # indexes first, newest first (an index of indexes is pushed after the ones it lists), then the rest
+    manifest_rows.sort(key=lambda r: (fresh.get(r["digest"], {}).get("media_type") not in INDEX_TYPES,
+                                      -(fresh.get(r["digest"], {}).get("last_updated_at") or _EPOCH).timestamp()))
     deleted_any = False
+    kept: dict[str, str] = {}  # platform images of an index that stays -> that index: never deleted
     for row in manifest_rows:
         now_ = fresh.get(row["digest"])
         if now_ is None:
             run.record(row, "done", "already gone")
             continue
         left = [t for t in (now_["tags"] or []) if (row["digest"], t) not in untagged]
-        if left:
-            run.record(row, "skipped", f"tagged now ({', '.join(sorted(left)[:5])}): the plan expected it untagged")
+        if row["digest"] in kept:
+            outcome = run.record(row, "skipped", f"a platform image of {kept[row['digest']][:19]}..., an index "
+                                                 "that stays")
+        elif left:
+            outcome = run.record(row, "skipped", f"tagged now ({', '.join(sorted(left)[:5])}): the plan expected it "
+                                                 "untagged")
         elif not open_ or locked(now_):
-            run.record(row, "skipped", "locked")
+            outcome = run.record(row, "skipped", "locked")
         elif run.dry_run:
-            run.record(row, "would-delete", "premise holds")
-            deleted_any = True
+            outcome = run.record(row, "would-delete", "premise holds")
         else:
-            await run.send(row, lambda r=row: registry.delete_manifest(repository, r["digest"]))
-            deleted_any = deleted_any or run.outcomes[-1]["outcome"] == "done"
+            outcome = await run.send(row, lambda r=row: registry.delete_manifest(repository, r["digest"]))
+        deleted_any = deleted_any or outcome in ("done", "would-delete")
+        if outcome not in ("done", "would-delete") and now_.get("media_type") in INDEX_TYPES:
+            try:
+                for child in await registry.children(repository, row["digest"]):
+                    kept.setdefault(child, row["digest"])
+            except RegistryError:  # its children are unknown: keep every image of the repository
+                kept.update({r["digest"]: row["digest"] for r in manifest_rows if r["digest"] not in kept})
     for row in (r for r in todo if r["action"] == "cascade"):
         if deleted_any or row["digest"] not in fresh:
             run.record(row, "would-delete" if run.dry_run else "done", "deleted by ACR with its subject")

@@ -68,6 +68,13 @@ class Registry:
         return (open_, tags.select(TAG_COLUMNS).cast({c: schema.TABLES["tags"][c] for c in TAG_COLUMNS}),
                 manifests.select(MANIFEST_COLUMNS).cast({c: schema.TABLES["manifests"][c] for c in MANIFEST_COLUMNS}))
 
+    async def children(self, repository: str, digest: str) -> set[str]:
+        """The digests an index lists (its ``references``), from the single-manifest GET."""
+        body = parse.json_object(await self.client.manifest_attributes(repository, digest))
+        manifest = body.get("manifest") if isinstance(body.get("manifest"), dict) else {}
+        references = manifest.get("references") if isinstance(manifest.get("references"), list) else []
+        return {r["digest"] for r in references if isinstance(r, dict) and isinstance(r.get("digest"), str)}
+
     async def delete_tag(self, repository: str, tag: str) -> int:
         return await self.client.delete_tag(repository, tag, self.writes)
 

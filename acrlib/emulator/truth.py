@@ -246,9 +246,11 @@ def truth_tables(tenant: Tenant, login_servers: dict[str, str], activity_days: i
                     rows["references"].append({"registry": reg.name, "repository": repo.name,
                                                 "index_digest": m.digest, "child_digest": child,
                                                 "architecture": arch, "os": os_name})
-                    size = len(repo.manifests[child].body)
-                    rows["layers"].append({**base, "blob_digest": child, "size_bytes": size,
-                                           "media_type": repo.manifests[child].media_type, "role": "child"})
+                    listed = repo.manifests.get(child)
+                    if listed is None:  # deleted while an index still lists it (acr purge spares no child of a
+                        continue  # locked index): the reference stays, the bytes are gone
+                    rows["layers"].append({**base, "blob_digest": child, "size_bytes": len(listed.body),
+                                           "media_type": listed.media_type, "role": "child"})
                 if m.config is not None:
                     rows["layers"].append({**base, "blob_digest": m.config.digest, "size_bytes": m.config.size,
                                            "media_type": m.config.media_type, "role": "config"})

@@ -117,6 +117,13 @@ def test_changes_since_the_plan_are_skipped_with_their_reason(tmp_path):
                        and m["digest"] not in {t["digest"] for t in tag_rows})
         emu.change("lock", lockedm["registry"], lockedm["repository"], digest=lockedm["digest"])
         emu.apply_deletions(pl.DataFrame([gone]))  # someone untagged it already
+        planned = plan.filter(pl.col("action") == "delete_manifest").select("registry", "repository", "digest")
+        family = (inv.references.join(planned.rename({"digest": "index_digest"}), on=["registry", "repository",
+                                                                                     "index_digest"])
+                  .join(planned.rename({"digest": "child_digest"}), on=["registry", "repository", "child_digest"]))
+        index = family.row(0, named=True)  # an index the plan deletes with its platform images
+        children = set(family.filter(pl.col("index_digest") == index["index_digest"])["child_digest"])
+        emu.change("lock", index["registry"], index["repository"], digest=index["index_digest"])
         result = acrlib.apply(plan, **emu.connection(), dry_run=False, journal=tmp_path / "j.jsonl")
         outcomes = {(r["registry"], r["repository"], r["action"], r["tag"] or r["digest"]): (r["outcome"], r["reason"])
                     for r in result.actions.iter_rows(named=True)}
@@ -129,9 +136,13 @@ def test_changes_since_the_plan_are_skipped_with_their_reason(tmp_path):
         assert outcome(gone) == ("done", "already gone")
         assert outcome(untagged)[0] == "skipped" and "tagged now (hotfix)" in outcome(untagged)[1]
         assert outcome(lockedm) == ("skipped", "locked")
+        for child in children:
+            reason = outcomes[(index["registry"], index["repository"], "delete_manifest", child)]
+            assert reason[0] == "skipped" and "an index that stays" in reason[1], "the index it belongs to stays"
         truth = emu.truth()
         held = set(truth["manifests"]["digest"])
-        assert {untagged["digest"], lockedm["digest"]} <= held, "never deleted: tagged or locked now"
+        assert {untagged["digest"], lockedm["digest"], index["index_digest"], *children} <= held, (
+            "never deleted: tagged or locked now, or a platform image of an index that stays")
         assert result.skipped.height >= 3
 
 
