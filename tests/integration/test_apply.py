@@ -239,3 +239,22 @@ def test_the_command_line_saves_a_plan_applies_it_dry_and_wants_yes_to_delete(tm
         assert deletes(emu).height == 0, "no --yes and no terminal: refused"
         assert main(["apply", "--plan", str(tmp_path / "missing.parquet")]) == 2
         assert Path(tmp_path / "dry.jsonl").exists()
+
+
+def test_a_journal_in_blob_storage_is_written_per_repository_and_resumed(storage):
+    from acrlib.locations import Location
+
+    with Emulator("tiny", seed=7) as emu:
+        inv = acrlib.collect(**emu.connection(), **QUIET)
+        plan = small_plan(inv, ago="60d", most=20)
+        url = storage.url("journals/apply.jsonl")
+        first = acrlib.apply(plan, **emu.connection(), dry_run=False, journal=url)
+        lines = [json.loads(x) for x in Location.of(url).read_bytes().decode().splitlines()]
+        assert lines[0]["type"] == "plan" and lines[-1]["type"] == "end"
+        assert sum(x["type"] == "outcome" for x in lines) == first.actions.height > 0
+        sent = deletes(emu).height
+        again = acrlib.apply(plan, **emu.connection(), dry_run=False, resume=url)
+        assert deletes(emu).height == sent, "a finished run resumed sends nothing"
+        columns = ["registry", "repository", "tag", "digest", "action", "outcome", "reason"]
+        assert again.actions.select(columns).equals(first.actions.select(columns)), "every outcome carried over"
+        assert len(Location.of(url).read_bytes().decode().splitlines()) == len(lines) + 2, "a resume and an end line"
