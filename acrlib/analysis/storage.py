@@ -29,7 +29,10 @@ def blobs(inv: Inventory) -> pl.DataFrame:
             .select(*REPOSITORY_KEY, "blob_digest", "size_bytes").unique([*REPOSITORY_KEY, "blob_digest"]))
 
 
-def _explain(status: str | None, counted, billed) -> str:
+def _explain(status: str | None, counted, billed, exact: bool = True) -> str:
+    if not exact:
+        return ("counted from image sizes, which count a layer shared by several images once per image: an "
+                "estimate that cannot be compared with billed storage (collect with layers=True for exact bytes)")
     if counted is None or billed is None:
         return "billed usage unknown (listUsages failed)" if billed is None else "nothing counted"
     if status != "complete":
@@ -45,7 +48,8 @@ def _explain(status: str | None, counted, billed) -> str:
 def storage(inv: Inventory) -> PerRegistry:
     """Per registry and per repository: unique_bytes (each blob once), exclusive_bytes (blobs no other
     repository of the registry uses), shared_bytes (the rest), and per registry billed_bytes (listUsages),
-    difference (billed - unique) with an explanation. Falls back to ``imageSize`` estimates without layers."""
+    difference (billed - unique) with an explanation. Falls back to ``imageSize`` estimates without layers
+    (basis says so): then difference_bytes is null, since summed image sizes count shared layers many times."""
     return storage_of(inv, lambda: manifest_facts(inv))
 
 
@@ -73,12 +77,14 @@ def storage_of(inv: Inventory, facts: Facts) -> PerRegistry:
             pl.col("size_bytes").filter(pl.col("repositories") > 1).sum().alias("shared_bytes"),
         )
         basis = EXACT
+    exact = basis == EXACT
     regs = (inv.registries.select("registry", "status", pl.col("storage_used_bytes").alias("billed_bytes"))
             .join(regs, on="registry", how="left")
-            .with_columns((pl.col("billed_bytes") - pl.col("unique_bytes")).alias("difference_bytes")))
+            .with_columns(((pl.col("billed_bytes") - pl.col("unique_bytes")) if exact
+                           else pl.lit(None, dtype=pl.Int64)).alias("difference_bytes")))
     regs = regs.with_columns(
         pl.struct("status", "unique_bytes", "billed_bytes").map_elements(
-            lambda r: _explain(r["status"], r["unique_bytes"], r["billed_bytes"]), return_dtype=pl.String
+            lambda r: _explain(r["status"], r["unique_bytes"], r["billed_bytes"], exact), return_dtype=pl.String
         ).alias("explanation"),
         pl.lit(basis).alias("basis"),
     ).select("registry", "unique_bytes", "exclusive_bytes", "shared_bytes", "billed_bytes", "difference_bytes",
@@ -97,7 +103,8 @@ def reclaimable(inv: Inventory, plan: pl.DataFrame) -> PerRegistry:
     nothing that any surviving manifest of the registry, in any repository, still needs.
 
     Per registry and per repository (``.registries``, ``.repositories``): manifests_deleted, blobs_freed,
-    reclaimable_bytes, basis.
+    reclaimable_bytes, basis. Without layers reclaimable_bytes is an estimate from image sizes (basis says so),
+    never more than the registry bills.
     A blob freed is credited to a repository when every deleted manifest using it is there; otherwise to
     ``(several repositories)``. Deleting tags alone frees nothing."""
     return reclaimable_of(inv, plan, lambda: manifest_facts(inv))
@@ -144,6 +151,14 @@ def reclaimable_of(inv: Inventory, plan: pl.DataFrame, facts: Facts) -> PerRegis
                       how="full", coalesce=True))
         basis = EXACT
     columns = ["manifests_deleted", "blobs_freed", "reclaimable_bytes"]
+    if basis == ESTIMATE:  # summed image sizes count shared layers many times: never more than the registry bills
+        billed = inv.registries.select("registry", pl.col("storage_used_bytes").alias("_billed"))
+        regs = regs.join(billed, on="registry", how="left").with_columns(
+            pl.min_horizontal("reclaimable_bytes", pl.col("_billed").fill_null(pl.col("reclaimable_bytes")))
+            .alias("reclaimable_bytes")).drop("_billed")
+        repos = repos.join(billed, on="registry", how="left").with_columns(
+            pl.min_horizontal("reclaimable_bytes", pl.col("_billed").fill_null(pl.col("reclaimable_bytes")))
+            .alias("reclaimable_bytes")).drop("_billed")
     regs = (inv.registries.select("registry").join(regs, on="registry", how="left")
             .with_columns(pl.col(c).fill_null(0).cast(pl.Int64) for c in columns)
             .with_columns(pl.lit(basis).alias("basis")).select("registry", *columns, "basis").sort("registry"))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from ..analysis import Analysis, Headline, collection_status
+from ..analysis import Analysis, Headline, collection_status, has_layers
 from ..errors import BlobStorageError
 from ..inventory import Inventory
 from . import format as fmt
@@ -62,6 +62,13 @@ def _plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
+def _referrers(plan: pl.DataFrame) -> str:
+    """How many of the plan's manifests are referrers ACR deletes with their subject (the delete script's
+    header counts them apart)."""
+    n = plan.filter(pl.col("action") == "cascade").height
+    return f" ({_plural(n, 'referrer')} among them, which ACR deletes with their subjects)" if n else ""
+
+
 def tiles(numbers: Headline, *, stale_days: int, keep: int, currency: str = "USD") -> list[Tile]:
     """Four to six headline tiles from :func:`acrlib.headline`'s numbers (the plan tiles need a plan)."""
     out = [
@@ -77,8 +84,9 @@ def tiles(numbers: Headline, *, stale_days: int, keep: int, currency: str = "USD
                   f"{fmt.money(numbers.monthly_savings, currency)} a month")
         if not numbers.reclaimable_exact:
             detail += " (estimated from image sizes)"
-        out.append(Tile("Reclaimable by the purge plan", fmt.size(numbers.reclaimable_bytes), detail,
-                        "Reclaimable storage"))
+        value = fmt.size(numbers.reclaimable_bytes)
+        out.append(Tile("Reclaimable by the purge plan", value if numbers.reclaimable_exact else f"≈ {value}",
+                        detail, "Reclaimable storage"))
         out.append(Tile("Stale tags", fmt.count(numbers.stale_tags),
                         f"older than {stale_days} days, the newest {keep} per repository kept", "Purge plan"))
     where = f"on {numbers.registries_with_findings} of {_plural(numbers.registries, 'registry', 'registries')}"
@@ -122,6 +130,11 @@ def findings(a: Analysis, *, currency: str = "USD") -> list[Finding]:
         found.append(Finding(0, inv.errors.height, (
             f"Every registry was read completely, but the collection logged {_plural(inv.errors.height, 'error')} "
             f"({parts}): what those would have shown is missing."), "Collection errors"))
+    if not has_layers(inv) and inv.manifests.height:
+        found.append(Finding(1, 0.0, (
+            "Storage figures are estimates from image sizes: this inventory was collected without layers, so "
+            "shared layers count once per image and nothing is compared with billed storage (acrlib collect "
+            "--layers, or collect(layers=True), gives exact bytes)."), "Storage truth"))
     costs = a.costs
     over = costs.filter(pl.col("overage_gib") > 0).sort("overage_monthly", descending=True)
     if over.height:
@@ -135,7 +148,8 @@ def findings(a: Analysis, *, currency: str = "USD") -> list[Finding]:
         share = numbers.reclaimable_share
         found.append(Finding(1, numbers.monthly_savings, (
             f"The purge plan deletes {_plural(numbers.stale_tags, 'tag')} and "
-            f"{_plural(numbers.stale_manifests, 'manifest')} and frees {fmt.size(numbers.reclaimable_bytes)}"
+            f"{_plural(numbers.stale_manifests, 'manifest')}{_referrers(plan)} and frees "
+            f"{fmt.size(numbers.reclaimable_bytes)}"
             f"{f' ({fmt.share(share)} of billed storage{estimate})' if share is not None else estimate}; "
             f"that saves {fmt.money(numbers.monthly_savings, currency)} a month"
             f"{_no_savings(numbers)}."),
@@ -151,10 +165,14 @@ def findings(a: Analysis, *, currency: str = "USD") -> list[Finding]:
                     (pl.col("registry") == top["registry"]) & (pl.col("repository") == top["repository"]))
                 freed = int(there["reclaimable_bytes"].sum()) if there.height else 0
                 frees = f"; the plan frees {fmt.size(freed)} there" if freed else "; the plan frees nothing there"
+            if has_layers(inv):
+                holds = (f"holds the largest share of storage: {fmt.size(top['unique_bytes'])}, "
+                         f"{fmt.share(top['unique_bytes'] / billed)} of all billed storage")
+            else:  # summed image sizes count shared layers many times: no share of what is billed
+                holds = (f"holds the most by image sizes: {fmt.size(top['unique_bytes'])}, an estimate (its share "
+                         "of billed storage needs a collection with layers)")
             found.append(Finding(3, float(top["unique_bytes"]), (
-                f"{top['registry']}/{top['repository']} holds the largest share of storage: "
-                f"{fmt.size(top['unique_bytes'])}, {fmt.share(top['unique_bytes'] / billed)} of all billed storage"
-                f"{frees}."), "Storage truth"))
+                f"{top['registry']}/{top['repository']} {holds}{frees}."), "Storage truth"))
     serious = a.posture.filter(pl.col("finding").is_in(SERIOUS))
     if serious.height:
         parts = [f"{name} on {_names(group['registry'])}"

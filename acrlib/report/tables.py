@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ..analysis import delete_script, describe, headline, purge_commands, running_deletions
+from ..analysis import delete_script, describe, has_layers, headline, purge_commands, running_deletions
 from ..inventory import Inventory
 from . import format as fmt
 
@@ -145,6 +145,14 @@ def cleanup(inv: Inventory, plan: pl.DataFrame, *, folder: str | None = None) ->
                              .otherwise(pl.col("note")).alias("acr purge (or why not)"))
              if commands.height else commands)
     return Cleanup(apply, shown, files)
+
+
+def duplicate_blobs(inv: Inventory, blobs: pl.DataFrame, top_n: int) -> Table:
+    """Blobs stored in several registries, or, without layers, why that is unknown."""
+    empty = ("No blob is stored in more than one registry." if has_layers(inv) else
+             "Unknown: which blobs registries share is known only from a collection with layers (collect "
+             "--layers).")
+    return table(blobs.drop("basis", strict=False).head(top_n), empty=empty)
 
 
 def plan_vs_running(inv: Inventory, plan: pl.DataFrame) -> Table:

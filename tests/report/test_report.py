@@ -391,3 +391,34 @@ def test_the_report_notebooks_collection_parameters_have_collects_defaults():
     assert {"activity_days", "deployments", "layers", "progress"} <= shared
     for name in shared - REPORT_DIFFERS:
         assert ast.literal_eval(declared[name]["default"]) == DEFAULTS[name], name
+
+
+@pytest.mark.parametrize("layers", [True, False])
+def test_numbers_on_the_first_screen_can_be_true_with_and_without_layers(tiny, layers):
+    inv = acrlib.collect(**tiny.connection(), progress=False, layers=layers)
+    plan = acrlib.analysis.pull_protected_plan(inv, filters=[".*:.*"], stale_days=30, keep=0, untagged=True,
+                                               protect_pulled_days=0)
+    a = acrlib.Analysis(inv, plan, stale_days=30)
+    screen = overview.first_screen(a, source="tiny", keep=0)
+    text = " ".join([f.sentence for f in screen.findings] + [f"{t.value} {t.detail}" for t in screen.tiles])
+    shares = [float(x) for x in re.findall(r"(-?[\d.]+)%", text)]
+    assert shares and all(0 <= x <= 100 for x in shares), shares
+    numbers = a.headline
+    assert numbers.reclaimable_share is not None and 0 <= numbers.reclaimable_share <= 1
+    billed = dict(inv.registries.select("registry", "storage_used_bytes").rows())
+    for registry, freed in a.freed.registries.select("registry", "reclaimable_bytes").rows():
+        assert freed <= billed[registry], "never reclaimable beyond what the registry bills"
+    for frame in (a.summary, a.freed):  # every total is the sum of its rows
+        for column in ("manifests", "tags", "stale_tags", "manifests_deleted"):
+            if column in frame.registries.columns and column in frame.repositories.columns:
+                assert frame.registries[column].sum() == frame.repositories[column].sum(), column
+    if layers:
+        assert a.storage.registries["difference_bytes"].null_count() == 0
+    else:
+        assert "estimates from image sizes" in text and "≈" in text
+        assert a.storage.registries["difference_bytes"].null_count() == a.storage.registries.height, (
+            "summed image sizes are not compared with billed storage")
+        assert "billed storage lags" not in " ".join(a.storage.registries["explanation"].to_list())
+    cascades = plan.filter(pl.col("action") == "cascade").height
+    finding = next(f.sentence for f in screen.findings if f.sentence.startswith("The purge plan deletes"))
+    assert f"{numbers.stale_manifests:,} manifest" in finding and (not cascades or f"{cascades:,} referrer" in finding)
