@@ -89,9 +89,10 @@ def _collect(args: argparse.Namespace) -> int:
 
     try:
         path = inventory.to_parquet(out)
-    except BlobStorageError as e:  # the collection is not lost: it is kept here, to upload later
+    except (BlobStorageError, OSError) as e:  # the collection is not lost: it is kept here, to upload later
+        why = printable(e) if isinstance(e, BlobStorageError) else f"--out {out} cannot be written ({e.strerror or e})"
         path = inventory.to_parquet(FALLBACK)
-        print(f"acrlib collect: {printable(e)}; the snapshot is kept in {path} instead", file=sys.stderr)
+        print(f"acrlib collect: {why}; the snapshot is kept in {path} instead", file=sys.stderr)
         return 1
     print(inventory)
     for row in inventory.registries.select("registry", "status", "repository_count").iter_rows():
@@ -228,11 +229,17 @@ def _report(args: argparse.Namespace) -> int:
     if locations.is_url(args.out):  # --out az://...: made in reports/ (kept: a build artifact), then published there
         publish, args.out = publish or args.out, "reports"
     if publish:
+        if not locations.is_url(publish):
+            raise ValueError(f"--publish {publish}: give an az:// or abfs:// URL (a local folder is --out)")
         publish = _output_folder(publish)  # a malformed URL is named before the report runs
     out = _output_folder(args.out)
+    if args.notebook and not Path(args.notebook).is_file():
+        raise ValueError(f"--notebook {args.notebook}: no such notebook")
     declared = report.declared_parameters(args.notebook)
     parameters = {}
     for name, value in args.parameter or []:
+        if name == "source":
+            raise ValueError("give the source with --source, not -p source (the two would disagree)")
         if name not in declared:
             raise ValueError(f"unknown report parameter {name!r}; the report declares {', '.join(declared)}")
         parameters[name] = report.convert(name, value, declared[name])

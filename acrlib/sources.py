@@ -184,13 +184,20 @@ def _join(inventory: Inventory, history: locations.Location, failure: BlobStorag
         try:
             inventory.to_parquet(history)
             return _skipped(inventory, History(history))
-        except BlobStorageError as e:
-            failure = e
+        except (BlobStorageError, OSError) as e:  # a refused storage account, or a local folder it cannot write
+            failure = _history_failure(e, history)
     inventory.metadata[HISTORY_ERROR] = str(failure)
     try:  # a reader role can still show the trends so far
         return _skipped(inventory, History(history))
-    except (BlobStorageError, FileNotFoundError):  # unreadable, or no snapshot yet
+    except (BlobStorageError, OSError):  # unreadable, or no snapshot yet
         return None
+
+
+def _history_failure(e: Exception, history) -> BlobStorageError:
+    """A storage refusal as it is, or a local folder that cannot be written, as one line naming it."""
+    if isinstance(e, BlobStorageError):
+        return e
+    return BlobStorageError(f"the history {history} cannot be written: {getattr(e, 'strerror', None) or e}")
 
 
 def _skipped(inventory: Inventory, history: History) -> History:
@@ -243,6 +250,6 @@ def _from_emulator(source: Source, weeks: int, root: locations.Location | None, 
             if root is not None and week < weeks:
                 try:
                     inventory.to_parquet(root)
-                except BlobStorageError as e:
-                    failure, catch_up = e, True  # skip to now
+                except (BlobStorageError, OSError) as e:
+                    failure, catch_up = _history_failure(e, root), True  # skip to now
     return inventory, _join(inventory, root, failure) if root is not None else None

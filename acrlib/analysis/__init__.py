@@ -8,7 +8,7 @@ from .cost import cost, savings
 from .headline import Headline, headline
 from .posture import posture, posture_matrix
 from .protect import DELETING, running_deletions
-from .purge import PurgePlan, describe, parse_ago, pull_protected_plan, purge_plan
+from .purge import PurgePlan, check_purge_rules, describe, parse_ago, pull_protected_plan, purge_plan
 from .risk import exposure
 from .storage import duplicates, has_layers, reclaimable, storage
 from .summary import collection_status, summary
@@ -20,6 +20,7 @@ __all__ = [
     "Analysis",
     "Headline",
     "PurgePlan",
+    "check_purge_rules",
     "collection_status",
     "cost",
     "cost_over_time",

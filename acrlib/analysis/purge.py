@@ -218,6 +218,12 @@ def rules(filters=(".*:.*",), ago: str | None = "30d", keep: int = 0, untagged: 
                  repo_patterns=tuple(patterns), untagged_only=bool(untagged_only))
 
 
+def check_purge_rules(filters=(".*:.*",), ago: str | None = "30d", keep: int = 0) -> None:
+    """``ValueError`` naming what is wrong with purge rules (filters in acr purge's dialect, ``ago``, ``keep``),
+    without an inventory: for checks made before any work."""
+    rules(filters, ago, keep, True, False, now=dt.datetime.now(dt.UTC))
+
+
 def purge_plan(inv: Inventory, filters=(".*:.*",), ago: str | None = "30d", keep: int = 0, untagged: bool = True,
                include_locked: bool = False, now: dt.datetime | None = None, *, untagged_only: bool = False,
                protect_pulled_within: str | None = None, protect_in_use: bool | None = None) -> PurgePlan:

@@ -141,6 +141,9 @@ async def _collect(opts: Options) -> Inventory:
         if opts.previous is not None:
             check_tenant(opts.previous, found)
         collected_at = collection_time(arm.server_time, local_start)
+        if opts.subscriptions and not found:
+            raise ValueError(f"no registry found in subscription(s) {', '.join(opts.subscriptions)}: the credential "
+                             "cannot see them, or they hold no container registry")
         selected = [row for row in found if opts.wants(row["registry"] or "")]
         if opts.filtered and not selected:
             available = sorted(r["registry"] for r in found)

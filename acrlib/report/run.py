@@ -100,7 +100,8 @@ def convert(name: str, text: str, spec: dict) -> Any:
         try:
             return int(text) if kind == "int" else float(text)
         except ValueError:
-            raise ValueError(f"parameter {name} needs a number, not {text!r}") from None
+            raise ValueError(f"parameter {name} needs {'a whole number' if kind == 'int' else 'a number'}, "
+                             f"not {text!r}") from None
     if kind == "bool":
         lowered = text.strip().lower()
         if lowered in ("true", "1", "yes"):
@@ -138,6 +139,59 @@ def check_parameters(parameters: dict, notebook: str | os.PathLike | None = None
         raise ValueError(f"unknown report parameter(s) {', '.join(unknown)}; {notebook.name} declares "
                          f"{', '.join(declared)}")
     return declared
+
+
+# Whole-number parameters of the report notebook and their smallest value, in the user's terms.
+AT_LEAST = {"stale_days": 1, "keep": 0, "top_n": 1, "activity_days": 0, "protect_pulled_days": 0, "history_weeks": 0}
+NOT_NEGATIVE = ("rate_basic", "rate_standard", "rate_premium", "overage_per_gib_day")
+
+
+def _writable(out: Path) -> None:
+    """``out`` made, and writable (``ValueError`` naming it otherwise), before the kernel starts."""
+    import tempfile
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise ValueError(f"--out {out} cannot be written: {e.strerror or e}") from None
+
+
+def check_values(parameters: dict, source: sources.Source) -> None:
+    """Every value the report would otherwise reject only after its kernel started, checked now: ``ValueError``
+    naming the parameter, in the report's terms (the same one-line messages as ``collect``)."""
+    from .. import locations, snapshots
+    from ..analysis import check_purge_rules
+
+    for name, low in AT_LEAST.items():
+        value = parameters.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+            raise ValueError(f"-p {name} must be a whole number >= {low}, not {value!r}")
+    for name in NOT_NEGATIVE:
+        value = parameters.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
+            raise ValueError(f"-p {name} must be a number >= 0, not {value!r}")
+    try:
+        sources.check_filters(parameters.get("subscriptions"), parameters.get("registries"))
+    except ValueError as e:
+        raise ValueError(f"-p subscriptions / registries: {e}") from None
+    if "filters" in parameters:
+        try:
+            check_purge_rules(parameters["filters"])
+        except ValueError as e:
+            raise ValueError(f"-p filters: {e}") from None
+    history = parameters.get("history")
+    if history:
+        locations.Location.of(history)  # a malformed URL or path is named now
+        if source.kind == sources.SNAPSHOT:
+            raise ValueError("-p history applies to collections (--source azure or emulator:PRESET); a snapshot "
+                             "source reads the history of its own root: drop -p history")
+    if source.kind == sources.SNAPSHOT:
+        try:
+            snapshots.locate(source.location)
+        except FileNotFoundError as e:
+            raise ValueError(f"--source {source}: {e}; make one with acrlib collect --out") from None
 
 
 FIRST_SCREEN = "First screen"  # what the cells between the setup and the first "## " section make
@@ -202,7 +256,8 @@ def run_report(source: str | sources.Source = sources.DEFAULT, out: str | os.Pat
     if "artifacts" in declared_parameters(notebook) and "artifacts" not in params:  # the plan and script, beside it
         params["artifacts"] = str(out.resolve())
     check_parameters(params, notebook)
-    out.mkdir(parents=True, exist_ok=True)
+    check_values(params, source)
+    _writable(out)
     executed = out / notebook.name
     html = out / f"{notebook.stem}.html"
     started = time.monotonic()

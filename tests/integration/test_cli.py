@@ -101,3 +101,23 @@ def test_server_text_is_printed_without_control_characters():
     shown = printable(hostile)
     assert "\x1b" not in shown and "\n" not in shown and "\r" not in shown and "\x9b" not in shown
     assert shown.startswith("reponame") and "FAKE: all complete" in shown
+
+
+def test_a_collection_whose_out_cannot_be_written_is_kept_not_lost(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    done = subprocess.run([sys.executable, "-m", "acrlib.cli", "collect", "--out", str(tmp_path / "a-file" / "snaps"),
+                           "--source", "emulator:tiny", "--no-progress", "--activity-days", "0", "--no-deployments"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot be written" in lines[0] and "acrlib-snapshots" in lines[0]
+    assert acrlib.history(tmp_path / "acrlib-snapshots").latest().manifests.height, "the collection is kept"
+
+
+def test_subscriptions_with_no_visible_registry_say_why():
+    import pytest
+
+    from acrlib.emulator import Emulator
+
+    with Emulator("tiny") as emu, pytest.raises(ValueError, match=r"no registry found in subscription\(s\) 0{8}-"):
+        acrlib.collect(**emu.connection(), subscriptions=["00000000-0000-0000-0000-0000000000aa"], progress=False)

@@ -422,3 +422,45 @@ def test_numbers_on_the_first_screen_can_be_true_with_and_without_layers(tiny, l
     cascades = plan.filter(pl.col("action") == "cascade").height
     finding = next(f.sentence for f in screen.findings if f.sentence.startswith("The purge plan deletes"))
     assert f"{numbers.stale_manifests:,} manifest" in finding and (not cascades or f"{cascades:,} referrer" in finding)
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["-p", "registries", "["], "invalid registry regex"),
+    (["-p", "subscriptions", "not-a-guid"], "malformed subscription id"),
+    (["-p", "stale_days", "-5"], "-p stale_days must be a whole number >= 1"),
+    (["-p", "stale_days", "30.5"], "stale_days needs a whole number"),
+    (["-p", "filters", "[bad"], "-p filters: "),
+    (["-p", "history", "abfs://bad"], "abfs://bad"),
+    (["-p", "source", "emulator:tiny"], "not -p source"),
+    (["--publish", "reports-copy"], "give an az:// or abfs:// URL"),
+    (["--notebook", "missing.ipynb"], "no such notebook"),
+])
+def test_report_input_is_checked_before_the_kernel_starts(tmp_path, arguments, message):
+    started = __import__("time").monotonic()
+    done = cli("report", "--source", "emulator:tiny", "--out", str(tmp_path / "out"), *arguments, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists(), "nothing left behind"
+    assert __import__("time").monotonic() - started < 15, "no kernel was started"
+
+
+def test_an_empty_snapshot_folder_is_named_before_the_kernel_starts(tmp_path):
+    (tmp_path / "empty").mkdir()
+    done = cli("report", "--source", str(tmp_path / "empty"), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert done.returncode == 2 and "holds no acrlib snapshot" in done.stderr, done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_local_history_that_cannot_be_written_still_writes_the_report(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(acrlib.ReportError) as raised:
+        report.run_report(source="emulator:tiny", out=tmp_path / "out", parameters={
+            **FAST, "history": str(tmp_path / "a-file" / "history"), "history_weeks": 0})
+    assert raised.value.sections == ("History",) and "cannot be written" in str(raised.value)
+    assert raised.value.html.exists() and "The history was not updated" in raised.value.html.read_text()
+
+
+def test_an_out_folder_that_cannot_be_written_is_named_before_the_kernel_starts(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    done = cli("report", "--source", "emulator:tiny", "--out", str(tmp_path / "a-file" / "out"), cwd=tmp_path)
+    assert done.returncode == 2 and "cannot be written" in done.stderr and "Traceback" not in done.stderr
