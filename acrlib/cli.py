@@ -13,10 +13,12 @@ from acrlib._version import __version__
 
 DEFAULT_SOURCE = "azure"  # acrlib.sources.DEFAULT, without importing polars for --help
 FALLBACK = "acrlib-snapshots"  # where collect keeps a snapshot its --out URL refused
+EMULATOR_PRESETS = ("tiny", "demo", "bench", "large", "fleet")  # acrlib.emulator.PRESETS, without importing it
 
 # Escape sequences (colours, cursor moves, window titles), then any other C0 or C1 control character.
 _ESCAPES = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b\[[0-?]*[ -/]*[@-~]|\x1b.?|\x9b[0-?]*[ -/]*[@-~]")
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_RESOURCE_ID = re.compile(r"/subscriptions/[^\s:]*/([^/\s:]+)")
 
 
 def printable(value) -> str:
@@ -79,8 +81,11 @@ def _collect(args: argparse.Namespace) -> int:
     if not source.collects:
         raise ValueError("collect needs 'azure' or 'emulator:PRESET' as --source, not a snapshot")
     out = _output_folder(args.out)
+    if args.registry and args.registry_regex:
+        raise ValueError("give --registry names or one --registry-regex, not both")
     inventory = sources.load(source, subscriptions=args.subscription or None,
-                             registries=args.registry or None, progress=False if args.no_progress else None,
+                             registries=args.registry_regex or args.registry or None,
+                             progress=False if args.no_progress else None,
                              layers=args.layers, referrers=args.referrers, activity_days=args.activity_days,
                              deployments=args.deployments, aks_run_command=args.aks_run_command,
                              previous=args.previous, vulnerabilities=args.vulnerabilities,
@@ -100,10 +105,33 @@ def _collect(args: argparse.Namespace) -> int:
     if inventory.errors.height:
         print(f"{inventory.errors.height} errors (see the errors table):")
         for row in inventory.errors.head(10).iter_rows(named=True):
-            where = printable(f"{row['registry']}/{row['repository'] or '-'}")
-            print(f"  {where} [{row['stage']}] {printable(row['code'])}: {printable(row['message'])}")
+            print(f"  {error_line(row)}")
     print(f"snapshot: {path}")
-    return 0 if inventory.errors.height == 0 else 1
+    return exit_code(inventory)
+
+
+def error_line(row: dict) -> str:
+    """One errors-table row as one line: where (the registry and repository, or the stage's own subject), the
+    code, the message's first sentence without the JSON a service may have embedded."""
+    if row.get("registry"):
+        where = f"{row['registry']}/{row['repository']}" if row.get("repository") else row["registry"]
+    else:
+        where = {"activity": "pull logs", "deployments": "deployments", "vulnerabilities": "vulnerability findings",
+                 "history": "history"}.get(row.get("stage"), row.get("stage") or "collection")
+    message = str(row.get("message") or "").split(" Inner error:", 1)[0]
+    message = message.split("{", 1)[0].rstrip(" :;,") if "{" in message else message
+    message = _RESOURCE_ID.sub(lambda m: m.group(1), message)  # a resource by its name, not its full id
+    line = f"{where} [{row.get('stage')}] {row.get('code')}: {message}"
+    return printable(line if len(line) <= 300 else line[:299] + "…")
+
+
+def exit_code(inventory) -> int:
+    """0: every registry complete, nothing logged; 1: a registry partial or failed (its numbers are lower
+    bounds); 3: every registry complete, but a side reading (pull logs, deployments, vulnerability findings,
+    the history) logged errors: the registry tables are whole, what those would add is missing."""
+    if not bool((inventory.registries["status"] == "complete").all()):
+        return 1
+    return 3 if inventory.errors.height else 0
 
 
 def _connection(args: argparse.Namespace) -> dict:
@@ -285,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     col.add_argument("--source", default=DEFAULT_SOURCE, help=f"{DEFAULT_SOURCE} (default) or emulator:PRESET")
     col.add_argument("--subscription", action="append", help="subscription id to search (repeatable)")
     col.add_argument("--registry", action="append", help="registry name (repeatable)")
+    col.add_argument("--registry-regex", metavar="REGEX",
+                     help="collect the registries whose name matches this regular expression (searched)")
     col.add_argument("--layers", action=argparse.BooleanOptionalAction, default=DEFAULTS["layers"],
                      help="also record every manifest's blobs (1 request each; default "
                           f"{_on(DEFAULTS['layers'])})")
@@ -339,14 +369,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"{DEFAULT_SOURCE} (default), emulator:PRESET or a snapshot (folder or storage URL)")
     pur.add_argument("--filter", action="append", metavar="REPO:TAG",
                      help="acr purge filter, '<repository regex>:<tag regex>' (repeatable; default '.*:.*')")
-    pur.add_argument("--ago", default="30d", help="age of what goes, acr purge's [N]d[Go duration] (default 30d)")
-    pur.add_argument("--keep", type=int, default=0, metavar="N", help="keep the newest N per repository")
+    pur.add_argument("--ago", default="90d", help="age of what goes, acr purge's [N]d[Go duration] (default 90d)")
+    pur.add_argument("--keep", type=int, default=3, metavar="N", help="keep the newest N per repository (default 3)")
     pur.add_argument("--untagged", action=argparse.BooleanOptionalAction, default=True,
                      help="also delete untagged manifests as old (default on)")
     pur.add_argument("--untagged-only", action="store_true", help="delete only untagged manifests, no tag")
     pur.add_argument("--include-locked", action="store_true", help="plan locked items too (apply never deletes them)")
-    pur.add_argument("--protect-pulled-days", type=int, default=0, metavar="N",
-                     help="keep what the event logs show pulled within N days (reads N days of logs)")
+    pur.add_argument("--protect-pulled-days", type=int, default=30, metavar="N",
+                     help="keep what the event logs show pulled within N days (reads N days of logs; default 30, "
+                          "0: off)")
     pur.add_argument("--out", metavar="PLAN.parquet", help="save the plan (for acrlib apply --plan)")
     pur.add_argument("--apply", action="store_true", help="carry the plan out (a dry run unless --delete)")
     _apply_arguments(pur)
@@ -359,12 +390,16 @@ def build_parser() -> argparse.ArgumentParser:
     app.set_defaults(func=_apply)
 
     emu = commands.add_parser("emulator", help="serve the local HTTPS emulator of ACR and Resource Graph")
-    emu.add_argument("--scale", default="demo", help="tenant preset: tiny, demo, large, fleet (default demo)")
-    emu.add_argument("--seed", type=int, default=7)
-    emu.add_argument("--latency-ms", type=float, default=0, help="latency added to every request")
-    emu.add_argument("--throttle", action="store_true", help="throttle ReadOps at each SKU's rate")
+    emu.add_argument("--scale", default="demo", choices=EMULATOR_PRESETS,
+                     help=f"tenant preset: {', '.join(EMULATOR_PRESETS)} (default demo)")
+    emu.add_argument("--seed", type=int, default=7,
+                     help="the tenant is generated from the preset and this seed (default 7)")
+    emu.add_argument("--latency-ms", type=float, default=0, help="latency added to every request (default 0)")
+    emu.add_argument("--throttle", action="store_true",
+                     help="throttle ReadOps and WriteOps at each SKU's documented rate")
     emu.add_argument("--connection-file", default="acrlib-emulator.json",
-                     help="where to write the connection file other processes attach with")
+                     help="where to write the connection file other processes attach with (default "
+                          "acrlib-emulator.json; removed when the emulator stops)")
     emu.set_defaults(func=_emulator)
     return parser
 
@@ -377,7 +412,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (ValueError, SignInRequired) as e:  # bad input or no sign-in: one clear line, no traceback
+    except SignInRequired as e:  # no sign-in: what to do, in the terms of the command line
+        print(f"acrlib {args.command}: error: {printable(e.cli_message())}", file=sys.stderr)
+        return 2
+    except ValueError as e:  # bad input: one clear line, no traceback
         print(f"acrlib {args.command}: error: {printable(e)}", file=sys.stderr)
         return 2
     except (ReportError, RequestFailed, SnapshotError, BlobStorageError) as e:  # the report, a service, a snapshot or

@@ -88,12 +88,23 @@ class SignInRequired(AcrlibError):
     HOW = ("sign in with `az login` (then pass credential=AzureCliCredential() or rely on the default), set "
            "AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET for a service principal, or run where a "
            "managed identity is assigned")
+    HOW_CLI = ("sign in with `az login`, set AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET for a service "
+               "principal, or run where a managed identity is assigned; then run the command again")
+    LEAD = "No Azure credential is available"
 
     def __init__(self, detail: str = ""):
-        message = f"No Azure credential is available: {self.HOW}."
+        whole = f"{self.LEAD}: {self.HOW}."
+        if detail.startswith(whole):  # raised again from a kernel's message: once is enough
+            detail = detail[len(whole):].strip().removeprefix("(").removesuffix(")")
+        self.detail = detail
+        message = f"{self.LEAD}: {self.HOW}."
         if detail:
             message += f" ({detail})"
         super().__init__(message)
+
+    def cli_message(self) -> str:
+        """The same, for a person at the command line (no Python to pass a credential to)."""
+        return f"{self.LEAD}: {self.HOW_CLI}." + (f" ({self.detail})" if self.detail else "")
 
 
 class RequestFailed(AcrlibError):

@@ -17,7 +17,7 @@ import shlex
 import polars as pl
 
 from ..inventory import Inventory
-from .purge import rules
+from .purge import DEFAULT_AGO, DEFAULT_KEEP, rules
 
 SHELLS = ("bash", "pwsh")
 # What ACR accepts (the OCI distribution spec's grammar; ACR's registry names): anything else is refused.
@@ -31,8 +31,8 @@ PWSH_QUOTES = "'\u2018\u2019\u201a\u201b"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
-def purge_commands(inv: Inventory, filters=(".*:.*",), ago: str | None = "30d", keep: int = 0, untagged: bool = True,
-                   include_locked: bool = False, *, untagged_only: bool = False,
+def purge_commands(inv: Inventory, filters=(".*:.*",), ago: str | None = DEFAULT_AGO, keep: int = DEFAULT_KEEP,
+                   untagged: bool = True, include_locked: bool = False, *, untagged_only: bool = False,
                    plan: pl.DataFrame | None = None) -> pl.DataFrame:
     """Per registry, the ``az acr run`` command that runs the same ``acr purge`` in that registry:
     ``command`` deletes, ``dry_run`` only lists what it would delete, with acr-cli's flags for every rule

@@ -48,6 +48,8 @@ PLAN_SCHEMA = {
     "action": pl.String(), "reason": pl.String(), "size_bytes": pl.Int64(),
     "last_updated_at": pl.Datetime("us", "UTC"),
 }
+DEFAULT_AGO, DEFAULT_KEEP, DEFAULT_PULLED = "90d", 3, "30d"  # the report's: one set of defaults, the safe one
+AUTO = "auto"
 DELETING = protect.DELETING  # the actions that delete; keep and skip rows explain what a protection spared
 
 
@@ -218,15 +220,16 @@ def rules(filters=(".*:.*",), ago: str | None = "30d", keep: int = 0, untagged: 
                  repo_patterns=tuple(patterns), untagged_only=bool(untagged_only))
 
 
-def check_purge_rules(filters=(".*:.*",), ago: str | None = "30d", keep: int = 0) -> None:
+def check_purge_rules(filters=(".*:.*",), ago: str | None = DEFAULT_AGO, keep: int = DEFAULT_KEEP) -> None:
     """``ValueError`` naming what is wrong with purge rules (filters in acr purge's dialect, ``ago``, ``keep``),
     without an inventory: for checks made before any work."""
     rules(filters, ago, keep, True, False, now=dt.datetime.now(dt.UTC))
 
 
-def purge_plan(inv: Inventory, filters=(".*:.*",), ago: str | None = "30d", keep: int = 0, untagged: bool = True,
-               include_locked: bool = False, now: dt.datetime | None = None, *, untagged_only: bool = False,
-               protect_pulled_within: str | None = None, protect_in_use: bool | None = None) -> PurgePlan:
+def purge_plan(inv: Inventory, filters=(".*:.*",), ago: str | None = DEFAULT_AGO, keep: int = DEFAULT_KEEP,
+               untagged: bool = True, include_locked: bool = False, now: dt.datetime | None = None, *,
+               untagged_only: bool = False, protect_pulled_within: str | None = AUTO,
+               protect_in_use: bool | None = None) -> PurgePlan:
     """What ``acr purge --filter ... --ago ... [--keep N] [--untagged] [--include-locked]`` would delete in
     every registry of ``inv``, one row per action: registry, repository, tag (null for a manifest), digest,
     action (``delete_tag`` | ``delete_manifest`` | ``cascade``, or ``keep`` | ``skip`` for a deletion a
@@ -240,6 +243,8 @@ def purge_plan(inv: Inventory, filters=(".*:.*",), ago: str | None = "30d", keep
     images of an index kept that way (rows ``keep``: acr-cli deletes them). ``untagged_only`` is acr purge's
     ``--untagged-only``: no tag is deleted, only untagged manifests, in the repositories the filters' repository
     parts select (their tag parts are not used); ``ago`` may then be None (every untagged manifest).
+    The defaults are the report's, the safe ones: 90 days, the newest 3 kept, and whatever was pulled in the last
+    30 days kept when pull logs were collected (``protect_pulled_within="auto"``; None: no pull protection).
     ``now`` is when the cutoff is measured from (default: when the inventory was collected).
     ``protect_pulled_within``: a duration like ``ago`` (``30d``): keep what the registries' event logs show
     pulled in that time (by digest, or through a tag pulled then), with its index parents and children and its
@@ -256,6 +261,8 @@ def purge_plan(inv: Inventory, filters=(".*:.*",), ago: str | None = "30d", keep
     >>> plan.filter(pl.col("action") == "keep").select("repository", "tag", "reason")     # doctest: +SKIP
     """
     now = now or inv.collected_at
+    if protect_pulled_within == AUTO:
+        protect_pulled_within = DEFAULT_PULLED if inv.activity_sources.height else None
     r = rules(filters, ago, keep, untagged, include_locked, now, untagged_only)
     within = parse_ago(protect_pulled_within) if protect_pulled_within is not None else None
     plan = _acr_purge(inv, r, now)

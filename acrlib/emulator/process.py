@@ -85,7 +85,8 @@ class Emulator:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        threading.Thread(target=self._read, daemon=True, name="acrlib-emulator-reader").start()
+        self._reader = threading.Thread(target=self._read, daemon=True, name="acrlib-emulator-reader")
+        self._reader.start()
         config = {
             "scale": self.scale, "seed": self.seed, "now": self._now, "latency_ms": self.latency_ms,
             "throttle": self.throttle, "faults": self.faults.to_json(), "secret": self._secret,
@@ -114,6 +115,11 @@ class Emulator:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            reader = getattr(self, "_reader", None)
+            if reader is not None:
+                reader.join(timeout=5)  # it stops at the end of the process's output
+            if proc.stdout is not None and (reader is None or not reader.is_alive()):
+                proc.stdout.close()  # no unclosed pipe left for the garbage collector to warn about
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None

@@ -91,6 +91,12 @@ def test_a_workspace_that_refuses_the_query_is_one_error_row_and_nothing_else_ch
     errors = inventory.errors
     assert errors.select("stage", "http_status", "code").rows() == [("activity", 403, "InsufficientAccessError")]
     assert set(inventory.registries["status"]) == {"complete"}
+    from acrlib.cli import error_line, exit_code
+
+    assert exit_code(inventory) == 3, "registries whole, a side reading missing: not the exit of a partial registry"
+    line = error_line(errors.row(0, named=True))
+    assert line.startswith("pull logs [activity] InsufficientAccessError: workspace law-ops: ")
+    assert "{" not in line and "\n" not in line and "/subscriptions/" not in line
     assert_matches_truth(inventory, truth)
     dev = pl.col("registry") == "contosodevacr"
     assert inventory.activity.filter(dev).equals(truth["activity"].filter(dev))

@@ -36,8 +36,19 @@ def test_collect_filters_by_registry(tmp_path):
     assert Inventory.read_parquet(tmp_path).registries["registry"].to_list() == ["contosodevacr"]
 
 
+def test_collect_filters_by_registry_regex_and_refuses_both_forms(tmp_path):
+    done = run("collect", "--out", str(tmp_path), "--source", "emulator:tiny", "--registry-regex", "dev|shared",
+               "--no-progress", "--activity-days", "0", "--no-deployments")
+    assert done.returncode == 0, done.stderr
+    assert sorted(Inventory.read_parquet(tmp_path).registries["registry"]) == ["contosodevacr", "contososharedacr"]
+    done = run("collect", "--out", str(tmp_path), "--source", "emulator:tiny", "--registry-regex", "[",
+               "--registry", "contosodevacr")
+    assert done.returncode == 2 and "not both" in done.stderr
+
+
 def test_bad_input_exits_2_with_one_line(tmp_path):
     for args, message in [
+        (["--source", "emulator:tiny", "--registry-regex", "["], "invalid registry regex '['"),
         (["--source", "emulator:huge"], "unknown emulator preset 'huge'"),
         (["--source", "nowhere/at/all"], "neither 'azure', 'emulator:PRESET' nor an existing snapshot"),
         (["--source", "emulator:tiny", "--subscription", "x"], "malformed subscription id 'x'"),
@@ -121,3 +132,13 @@ def test_subscriptions_with_no_visible_registry_say_why():
 
     with Emulator("tiny") as emu, pytest.raises(ValueError, match=r"no registry found in subscription\(s\) 0{8}-"):
         acrlib.collect(**emu.connection(), subscriptions=["00000000-0000-0000-0000-0000000000aa"], progress=False)
+
+
+def test_the_emulators_help_documents_every_option_and_preset():
+    from acrlib.cli import EMULATOR_PRESETS, build_parser
+    from acrlib.emulator import PRESETS
+
+    assert tuple(PRESETS) == EMULATOR_PRESETS, "the command line names every preset the emulator has"
+    text = build_parser()._subparsers._group_actions[0].choices["emulator"].format_help()
+    for needed in ("--seed", "default 7", "acrlib-emulator.json", *PRESETS):
+        assert needed in text, needed

@@ -280,7 +280,8 @@ def test_no_sign_in_exits_2_from_the_report_too(tmp_path):
                            str(tmp_path)], capture_output=True, text=True, timeout=300,
                           env={**env_free, "HOME": str(tmp_path), "AZURE_CONFIG_DIR": str(tmp_path / "az")})
     assert done.returncode == 2, done.stderr
-    assert "No Azure credential is available" in done.stderr and "Traceback" not in done.stderr
+    assert done.stderr.count("No Azure credential is available") == 1 and "Traceback" not in done.stderr
+    assert "AzureCliCredential" not in done.stderr and "az login" in done.stderr, "the command line's own terms"
 
 
 @pytest.mark.parametrize(("name", "text", "value"), [

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import polars as pl
+from acr_purge import purge_plan
 from inventory_builder import Build
 
 import acrlib
@@ -39,7 +40,7 @@ def _same(a, b) -> None:
 
 def test_every_property_equals_the_public_function():
     inv = _tenant()
-    plan = acrlib.purge_plan(inv, ago="30d", keep=1)
+    plan = purge_plan(inv, ago="30d", keep=1)
     a = acrlib.Analysis(inv, plan, activity_days=60, stale_days=100)
     _same(a.summary, acrlib.summary(inv, plan))
     _same(a.freed, acrlib.reclaimable(inv, plan))
@@ -56,7 +57,7 @@ def test_every_property_equals_the_public_function():
 
 def test_the_headline_is_a_named_result_that_reads_as_a_dict_too():
     inv = _tenant()
-    h = acrlib.headline(inv, acrlib.purge_plan(inv, ago="30d"))
+    h = acrlib.headline(inv, purge_plan(inv, ago="30d"))
     assert isinstance(h, acrlib.Headline) and dataclasses.is_dataclass(h)
     assert h["stale_tags"] == h.stale_tags and dict(h.items())["billed_bytes"] == h.billed_bytes
     bare = acrlib.headline(inv)
@@ -66,10 +67,10 @@ def test_the_headline_is_a_named_result_that_reads_as_a_dict_too():
 def test_nothing_is_kept_on_the_inventory_and_a_new_plan_keeps_what_does_not_depend_on_it():
     inv = _tenant()
     before = dict(inv.__dict__)
-    a = acrlib.Analysis(inv, acrlib.purge_plan(inv, ago="30d"))
+    a = acrlib.Analysis(inv, purge_plan(inv, ago="30d"))
     a.summary, a.storage, a.usage  # noqa: B018 - computed for their side effect on the Analysis
     assert inv.__dict__.keys() == before.keys(), "analysis keeps no state on the inventory"
-    b = a.with_plan(acrlib.purge_plan(inv, ago="400d"))
+    b = a.with_plan(purge_plan(inv, ago="400d"))
     assert b.facts is a.facts and b.storage is a.storage and b.usage is a.usage
     assert b.freed.registries["reclaimable_bytes"].sum() == 0 < a.freed.registries["reclaimable_bytes"].sum()
 

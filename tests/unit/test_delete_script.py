@@ -8,10 +8,10 @@ import subprocess
 
 import polars as pl
 import pytest
+from acr_purge import purge_plan
 from inventory_builder import Build
 
 from acrlib.analysis.commands import delete_script
-from acrlib.analysis.purge import purge_plan
 
 HOSTILE_REPO = "team/app__x.y-z"  # valid names, with every separator the grammar allows
 HOSTILE_TAG = "v1_rc.2-final"

@@ -4,6 +4,7 @@ findings, what to delete first, and what no source reports."""
 from __future__ import annotations
 
 import polars as pl
+from acr_purge import purge_plan
 from inventory_builder import Build
 
 import acrlib
@@ -53,7 +54,7 @@ def test_findings_on_platform_images_count_for_their_index_once_each():
 
 def test_running_fixable_cleanup_first_and_unscanned():
     inv, index, old, idle, clean = tenant()
-    plan = acrlib.purge_plan(inv, ago="30d", keep=0)
+    plan = purge_plan(inv, ago="30d", keep=0)
     e = acrlib.exposure(inv, plan)
     assert e.running_fixable["digest"].to_list() == [index]
     assert e.cleanup_first["digest"].to_list() == [idle, old], "worst first: the high finding, then the medium"
@@ -90,11 +91,11 @@ def scanned(inv: Inventory) -> Inventory:
 
 def test_plan_rows_carry_the_findings_of_what_they_delete_and_the_summary_what_goes():
     inv, index, old, _, clean = tenant()
-    unread = acrlib.purge_plan(inv, ago="1d", protect_in_use=False)
+    unread = purge_plan(inv, ago="1d", protect_in_use=False)
     assert unread.select("critical", "high", "vulnerabilities").null_count().row(0) == (unread.height,) * 3, (
         "no source was read: unknown, not zero")
     inv = scanned(inv)
-    plan = acrlib.purge_plan(inv, ago="1d", protect_in_use=False)
+    plan = purge_plan(inv, ago="1d", protect_in_use=False)
     rows = {(r["action"], r["tag"], r["digest"]): (r["critical"], r["high"], r["vulnerabilities"])
             for r in plan.iter_rows(named=True)}
     assert rows[("delete_tag", "v2", index)] == (1, 1, 2), "a tag row: its image's findings, CVE-1 once per index"
@@ -108,5 +109,5 @@ def test_plan_rows_carry_the_findings_of_what_they_delete_and_the_summary_what_g
         "CVE-5 is on a digest the registry no longer holds: no deletion removes it")
     numbers = acrlib.headline(inv, plan)
     assert (numbers.critical_removed, numbers.critical_findings, numbers.running_fixable) == (2, 3, 1)
-    kept = acrlib.purge_plan(inv, ago="30d")  # the running index is kept: only the untagged old image goes
+    kept = purge_plan(inv, ago="30d")  # the running index is kept: only the untagged old image goes
     assert acrlib.headline(inv, kept).critical_removed == 0

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import polars as pl
+from acr_purge import purge_plan
 from inventory_builder import Build
 
 import acrlib
-from acrlib.analysis.purge import purge_plan
 
 
 def acts(plan) -> dict[tuple, str]:

@@ -7,6 +7,7 @@ import json
 
 import polars as pl
 import pytest
+from acr_purge import purge_plan
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from inventory_builder import Build
@@ -20,7 +21,7 @@ def _plan():
     b = Build()
     b.manifest("app", "aa", days=90, tags=[("old", 90)])
     b.manifest("app", "bb", days=90)
-    return acrlib.purge_plan(b.build(), ago="30d")
+    return purge_plan(b.build(), ago="30d")
 
 
 def test_a_saved_plan_loads_with_its_parameters_and_a_foreign_file_is_named(tmp_path):

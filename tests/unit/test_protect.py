@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from acr_purge import purge_plan
 from inventory_builder import Build
-
-from acrlib.analysis.purge import purge_plan
 
 
 def actions(plan: pl.DataFrame) -> dict[tuple, str]:

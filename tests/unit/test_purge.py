@@ -9,11 +9,12 @@ import subprocess
 
 import polars as pl
 import pytest
+from acr_purge import purge_plan
 from inventory_builder import NOW, Build
 
 from acrlib import media_types as mt
 from acrlib.analysis.commands import purge_commands
-from acrlib.analysis.purge import parse_ago, purge_plan, split_filter
+from acrlib.analysis.purge import parse_ago, split_filter
 
 
 def actions(plan: pl.DataFrame) -> set[tuple]:
