@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -67,11 +69,8 @@ def _emulator(args: argparse.Namespace) -> int:
         try:
             while True:
                 time.sleep(3600)
-        except KeyboardInterrupt:
-            print("stopping")
         finally:
             connection.unlink(missing_ok=True)
-    return 0
 
 
 def _collect(args: argparse.Namespace) -> int:
@@ -404,14 +403,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Stopped(BaseException):
+    """SIGTERM, raised where the process is so that every ``finally`` runs (temporary folders, the emulator's
+    key and connection file, a journal) before it exits 143."""
+
+
+def _stop(signum, frame) -> None:
+    raise Stopped()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # azure-identity logs each credential it tried; the one line below says what to do instead
     logging.getLogger("azure.identity").setLevel(logging.ERROR)
     from acrlib.errors import BlobStorageError, ReportError, RequestFailed, SignInRequired, SnapshotError
 
+    if argv is None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        print(f"acrlib {args.command}: interrupted; nothing half-written is left behind", file=sys.stderr)
+        return 130
+    except Stopped:
+        print(f"acrlib {args.command}: stopped (SIGTERM); nothing half-written is left behind", file=sys.stderr)
+        return 143
     except SignInRequired as e:  # no sign-in: what to do, in the terms of the command line
         print(f"acrlib {args.command}: error: {printable(e.cli_message())}", file=sys.stderr)
         return 2

@@ -84,6 +84,8 @@ class Emulator:
             [sys.executable, "-m", "acrlib.emulator.server.main"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            # a session of its own: a terminal's Ctrl-C is the parent's to handle (it then shuts this down)
+            start_new_session=os.name == "posix",
         )
         self._reader = threading.Thread(target=self._read, daemon=True, name="acrlib-emulator-reader")
         self._reader.start()
@@ -92,9 +94,13 @@ class Emulator:
             "throttle": self.throttle, "faults": self.faults.to_json(), "secret": self._secret,
             "workdir": str(self._workdir), "rg_quota": self.rg_quota, "rg_window_s": self.rg_window_s,
         }
-        self._proc.stdin.write(json.dumps(config) + "\n")
-        self._proc.stdin.flush()
-        info = self._receive(START_TIMEOUT_S)
+        try:
+            self._proc.stdin.write(json.dumps(config) + "\n")
+            self._proc.stdin.flush()
+            info = self._receive(START_TIMEOUT_S)
+        except BaseException:  # interrupted while it starts: no process, no folder with its key left behind
+            self.close()
+            raise
         if not info.get("ready"):
             self.close()
             raise EmulatorError(f"the emulator did not start: {info.get('error', info)}")

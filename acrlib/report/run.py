@@ -11,7 +11,10 @@ import importlib.resources
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from html import escape as html_escape
@@ -50,6 +53,12 @@ try:
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
             self.transport = "ipc"
+
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            # The kernel's own log (a handler's traceback when a run is stopped, warnings) is not for the person
+            # running `acrlib report`: what a cell raised is in the executed notebook and the report.
+            kw.setdefault("stderr", subprocess.DEVNULL)
+            await super()._async_launch_kernel(kernel_cmd, **kw)
 except ImportError:  # pragma: no cover - jupyter_client comes with papermill
     IpcKernelManager = None
 
@@ -148,8 +157,6 @@ NOT_NEGATIVE = ("rate_basic", "rate_standard", "rate_premium", "overage_per_gib_
 
 def _writable(out: Path) -> None:
     """``out`` made, and writable (``ValueError`` naming it otherwise), before the kernel starts."""
-    import tempfile
-
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):
@@ -257,11 +264,17 @@ def run_report(source: str | sources.Source = sources.DEFAULT, out: str | os.Pat
         params["artifacts"] = str(out.resolve())
     check_parameters(params, notebook)
     check_values(params, source)
+    created = not out.exists()
     _writable(out)
     executed = out / notebook.name
     html = out / f"{notebook.stem}.html"
     started = time.monotonic()
     say(f"running {notebook.name} on {source.describe()} (collection, analysis and charts) ...")
+    # The kernel's temporary files (an emulator's folder and key, a simulated history) go to a folder of this
+    # run's own, removed whatever happens: a kernel stopped mid-cell cannot clean up after itself.
+    private = Path(tempfile.mkdtemp(prefix="acrlib-report-"))
+    saved_tmp = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(private)
     try:
         manager = _kernel_manager_class()
         extra = {"kernel_manager_class": manager} if manager else {}
@@ -272,6 +285,17 @@ def run_report(source: str | sources.Source = sources.DEFAULT, out: str | os.Pat
                                    extra_arguments=[f"--IPKernelApp.exec_lines={SKIP_SLOW_IMPORTS!r}"], **extra)
     except papermill.PapermillExecutionError:
         pass  # which cells failed is read from the executed notebook below
+    except BaseException:  # interrupted or stopped: no half-executed notebook, no folder this run made
+        executed.unlink(missing_ok=True)
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    finally:
+        if saved_tmp is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved_tmp
+        shutil.rmtree(private, ignore_errors=True)
     failed = failures(executed)
     setup = [f for f in failed if f.section is None or f.stopped]
     if setup:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import socket
 import sys
 import traceback
@@ -185,14 +187,28 @@ def _send(message: dict) -> None:
 
 
 def main() -> None:
+    # Ctrl-C at a terminal reaches the whole process group: the parent owns this process's lifetime (it sends
+    # "shutdown", or its end closes our stdin), so the interrupt is the parent's to handle, with one message.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     line = sys.stdin.readline()
     if not line:
         return
     try:
         asyncio.run(run(json.loads(line)))
+    except BrokenPipeError:  # the parent is gone (stopped while we started): nothing to tell, nobody to tell it
+        _quiet_exit()
     except Exception as e:
-        _send({"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()})
+        try:
+            _send({"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()})
+        except BrokenPipeError:
+            _quiet_exit()
         raise
+
+
+def _quiet_exit() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+    sys.exit(1)
 
 
 if __name__ == "__main__":
