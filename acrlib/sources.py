@@ -141,9 +141,9 @@ def load_with_history(source: str | Source, *, history: str | None = None, weeks
     - ``azure``: collect; with ``history`` (a folder or a storage URL), add the snapshot there and read every
       snapshot in it. A history that cannot be read or written costs the history, never the collection: see
       ``Inventory.history_error``.
-    - ``emulator:PRESET``: collect ``weeks + 1`` weekly snapshots, the last one now, while the emulated tenant
-      evolves (into ``history``, or a temporary folder removed at exit); when ``history`` holds snapshots
-      already, add today's only (a scheduled run joins the history it finds).
+    - ``emulator:PRESET``: collect ``weeks + 1`` weekly snapshots, the last one at the emulator's present, while
+      the emulated tenant evolves (into ``history``, or a temporary folder removed at exit); when ``history``
+      holds snapshots already, add one a week after the latest (a scheduled run moves the history on a week).
     - a snapshot folder or a root of snapshots: read it; the root's snapshots are the history.
     """
     source = Source.of(source, credential=collect_args.get("credential"))
@@ -224,32 +224,41 @@ def _usable(found: list[snapshots.Snapshot]) -> locations.Location | None:
 
 def _from_emulator(source: Source, weeks: int, root: locations.Location | None, seed: int, *, progress,
                    **collect_args) -> tuple[Inventory, History | None]:
-    """Start the emulator ``weeks`` before now and let the tenant evolve a simulated week at a time. Into an
-    empty ``root``: collect once a week, the last time now, each snapshot written under ``root``. Into a ``root``
-    that holds snapshots already (a scheduled run): collect now only, adding one snapshot. Returns the inventory
-    of now and the history; a ``root`` that cannot be read or written is handled as for Azure (:func:`_join`)."""
+    """Start the emulator ``weeks`` before its present (the same tenant on every run) and let the tenant evolve
+    a simulated week at a time. Into an empty ``root``: collect once a week, the last time at the present, each
+    snapshot written under ``root``. Into a ``root`` that holds snapshots already (a scheduled run): evolve to a
+    week after the latest of them and collect once there, adding one snapshot, so the history moves on a week
+    per run. Returns the inventory and the history; a ``root`` that cannot be read or written is handled as for
+    Azure (:func:`_join`)."""
     from .emulator import Emulator
+    from .emulator.generate import PRESENT
 
     failure = None
+    latest = None
     try:
         found = snapshots.find(root) if root is not None else []
         catch_up = bool(found)
-        if catch_up and "previous" not in collect_args:
-            collect_args["previous"] = _usable(found)
+        if catch_up:
+            latest = found[-1].collected_at
+            if "previous" not in collect_args:
+                collect_args["previous"] = _usable(found)
     except BlobStorageError as e:
-        failure, catch_up = e, True  # collect now only; the report says the history was not updated
-    start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(weeks=weeks)
+        failure, catch_up = e, True  # collect at the present only; the report says the history was not updated
+    start = PRESENT - dt.timedelta(weeks=weeks)
+    steps = weeks
+    if latest is not None and latest >= PRESENT:  # a scheduled run: a week after the latest snapshot
+        steps += 1 + int((latest - PRESENT) / dt.timedelta(weeks=1))
     with Emulator(scale=source.preset, seed=seed, now=start) as emu:
-        for week in range(weeks + 1):
+        for week in range(steps + 1):
             if week:
                 emu.advance(7, seed=week)
-            if catch_up and week < weeks:
+            if catch_up and week < steps:
                 continue
-            inventory = collect(**emu.connection(), progress=progress if week == weeks else False, **collect_args)
+            inventory = collect(**emu.connection(), progress=progress if week == steps else False, **collect_args)
             inventory.metadata["source"] = str(source)
-            if root is not None and week < weeks:
+            if root is not None and week < steps:
                 try:
                     inventory.to_parquet(root)
                 except (BlobStorageError, OSError) as e:
-                    failure, catch_up = _history_failure(e, root), True  # skip to now
+                    failure, catch_up = _history_failure(e, root), True  # skip to the last week
     return inventory, _join(inventory, root, failure) if root is not None else None

@@ -8,11 +8,11 @@ in a real fleet.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import itertools
 import json
 import random
-import time
 import uuid
 from dataclasses import dataclass
 
@@ -232,8 +232,13 @@ def _skewed(rng: random.Random, low: int, high: int) -> int:
     return low + int((high - low) * rng.random() ** 2)
 
 
-def today_ticks() -> int:
-    return (int(time.time()) // 86_400) * 86_400 * TICKS
+# The emulated tenant's present, the same on every run: a seed gives one tenant (its digests, tags and events),
+# whatever the day; it moves only through `advance` (and the simulated weeks of a report's history).
+PRESENT = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
+
+
+def present_ticks() -> int:
+    return int(PRESENT.timestamp()) * TICKS
 
 
 class TenantGenerator:
@@ -243,7 +248,7 @@ class TenantGenerator:
         self.preset = PRESETS[scale]
         self.scale = scale
         self.seed = seed
-        self.now = today_ticks() if now is None else now
+        self.now = present_ticks() if now is None else now
         self.rng = random.Random(f"{scale}/{seed}")
         self.build = Builder(self.rng)
         self.events = EventLog()

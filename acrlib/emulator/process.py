@@ -37,7 +37,8 @@ class Emulator:
     ``scale``: a preset (``tiny``, ``demo``, ``large``, ``fleet``). ``seed``: the tenant is deterministic from
     (scale, seed, now). ``latency_ms``: added to every request. ``throttle``: per-registry ReadOps throttling at
     the SKU's rate (True = bursts of 5 s worth; a number = that many seconds of burst). ``faults``: a
-    :class:`Faults` or a dict of its fields. ``now``: the tenant's present (default: today 00:00 UTC).
+    :class:`Faults` or a dict of its fields. ``now``: the tenant's present (default: ``generate.PRESENT``,
+    2026-11-30 00:00 UTC whatever the day: the same seed gives the same tenant on every run).
     """
 
     def __init__(self, scale: str = "tiny", seed: int = 7, latency_ms: float = 0, throttle: bool | float = False,

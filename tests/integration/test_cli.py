@@ -142,3 +142,18 @@ def test_the_emulators_help_documents_every_option_and_preset():
     text = build_parser()._subparsers._group_actions[0].choices["emulator"].format_help()
     for needed in ("--seed", "default 7", "acrlib-emulator.json", *PRESETS):
         assert needed in text, needed
+
+
+def test_the_same_seed_gives_the_same_tenant_on_every_run():
+    import datetime as dt
+
+    from acrlib.emulator.generate import PRESENT
+
+    first = acrlib.sources.load("emulator:tiny", progress=False, activity_days=0, deployments=False)
+    time.sleep(1.5)
+    second = acrlib.sources.load("emulator:tiny", progress=False, activity_days=0, deployments=False)
+    key = ["registry", "repository", "digest"]
+    assert first.manifests.select(key).sort(key).equals(second.manifests.select(key).sort(key))
+    assert first.tags.select("registry", "repository", "tag", "digest").sort("tag", "digest").equals(
+        second.tags.select("registry", "repository", "tag", "digest").sort("tag", "digest"))
+    assert abs(first.collected_at - PRESENT) < dt.timedelta(minutes=5), "the emulator's present, not the day's"
