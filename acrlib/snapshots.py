@@ -80,7 +80,8 @@ def write(root: Place, tables: dict[str, pl.DataFrame], collected_at: dt.datetim
     folder (a ``Path``, or the URL). ``FileExistsError`` when a snapshot of the same collection time is there
     already; :class:`~acrlib.errors.BlobStorageError` when a storage account refuses."""
     root = locations.Location.of(root, credential=credential)
-    meta = {"collected_at": collected_at.isoformat(), "schema_version": SCHEMA_VERSION,
+    meta = {"collected_at": collected_at.isoformat(), "written_at": dt.datetime.now(dt.UTC).isoformat(),
+            "schema_version": SCHEMA_VERSION,
             "tables": {name: df.height for name, df in tables.items()}, **metadata}
     marker = json.dumps(meta, indent=2, default=str).encode()
     if root.remote:
@@ -172,7 +173,7 @@ def is_snapshot(path: Place) -> bool:
 
 def find(root: Place, *, credential=None, known: Snapshot | None = None,
          skipped: list[str] | None = None) -> list[Snapshot]:
-    """Complete snapshots under ``root``, oldest first by the collection time each records (temporary folders,
+    """Complete snapshots under ``root``, oldest first (:func:`order`) (temporary folders,
     and prefixes whose ``inventory.json`` is not written yet, are ignored). ``known``: a snapshot of this root
     whose record was read already (it is not read again). A folder whose record cannot be read (not JSON, no
     time zone, planted or broken) is left out, never the history: a line saying which and why is added to
@@ -193,7 +194,16 @@ def find(root: Place, *, credential=None, known: Snapshot | None = None,
             continue
         if record is not None:
             found.append(Snapshot.of(root / name, record))
-    return sorted(found, key=lambda s: s.collected_at)
+    return sorted(found, key=order)
+
+
+def order(snapshot: Snapshot) -> tuple:
+    """Oldest first: by the collection time to the second (the service's clock: its sub-second part is the local
+    clock's), then by when the snapshot was written, so that two collections within one second of the service's
+    clock (an emulated tenant's fixed present) keep the order they were made in."""
+    written = snapshot.record.get("written_at")
+    return snapshot.collected_at.replace(microsecond=0), written if isinstance(written, str) else "", \
+        snapshot.collected_at
 
 
 @dataclass(frozen=True)
@@ -270,7 +280,7 @@ def read(snapshot: Snapshot) -> tuple[dict[str, pl.DataFrame], dict]:
             tables[name] = schema.empty(name)
             continue
         tables[name] = _checked(file, name, counts[name])
-    for key in ("collected_at", "tables", "schema_version"):
+    for key in ("collected_at", "written_at", "tables", "schema_version"):
         meta.pop(key, None)
     return tables, meta
 

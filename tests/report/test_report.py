@@ -465,3 +465,11 @@ def test_an_out_folder_that_cannot_be_written_is_named_before_the_kernel_starts(
     (tmp_path / "a-file").write_text("not a folder")
     done = cli("report", "--source", "emulator:tiny", "--out", str(tmp_path / "a-file" / "out"), cwd=tmp_path)
     assert done.returncode == 2 and "cannot be written" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_history_beside_a_snapshot_source_is_refused_not_ignored(tiny, tmp_path):
+    acrlib.collect(**tiny.connection(), progress=False, **FAST).to_parquet(tmp_path / "snaps")
+    done = cli("report", "--source", str(tmp_path / "snaps"), "--out", str(tmp_path / "out"), "-p", "history",
+               str(tmp_path / "other"), cwd=tmp_path)
+    assert done.returncode == 2 and "drop -p history" in done.stderr, done.stderr
+    assert not (tmp_path / "out").exists()

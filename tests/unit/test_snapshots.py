@@ -204,3 +204,16 @@ def test_the_leftover_cleanup_deletes_only_names_of_its_own_pattern(inventory, t
         os.utime(folder, (time.time() - 7200, time.time() - 7200))
     removed = snapshots.remove_leftovers(tmp_path)
     assert removed == [str(gone)] and all(folder.exists() for folder in keep)
+
+
+def test_collections_within_one_second_of_the_services_clock_keep_the_order_they_were_written(tmp_path):
+    import datetime as dt
+
+    from acrlib import snapshots
+
+    base = dt.datetime(2026, 11, 30, 0, 0, 2, tzinfo=dt.UTC)
+    for micro in (900_000, 100_000):  # the second one written has the smaller local sub-second part
+        snapshots.write(tmp_path, {}, base.replace(microsecond=micro), {})
+    found = snapshots.find(tmp_path)
+    assert [s.collected_at.microsecond for s in found] == [900_000, 100_000], "written order, not microseconds"
+    assert "written_at" not in snapshots.read(found[-1])[1], "the layout's own key stays out of the metadata"
