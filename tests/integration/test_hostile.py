@@ -630,6 +630,6 @@ def test_bad_container_insights_rows_cost_those_rows_and_plans_warn():
     assert d.select("registry", "repository", "tag", "container", "namespace", "workload").rows() == [
         ("hostileacr", "web", "v0", "api", "default", "shop")]
     assert inv.deployment_sources.select("name", "status").rows() == [("aks-one", "rows-unreadable")]
-    plan = acrlib.purge_plan(inv, ago="0d")
+    plan = acrlib.purge_plan(inv, ago="0d", keep=0)
     deleting = plan.filter(pl.col("action").is_in(["delete_tag", "delete_manifest"]))
     assert deleting.height and deleting["reason"].str.contains("AKS cluster are unknown").all(), "plans warn"
