@@ -76,7 +76,7 @@ def test_unique_exclusive_and_shared_bytes_are_exact(emulated):
 def test_reclaimable_bytes_are_what_the_registry_frees_once_the_plan_is_applied():
     with Emulator("tiny", seed=7, now=NOW) as emu:
         inventory = acrlib.collect(**emu.connection(), progress=False, layers=True)
-        plan = acrlib.purge_plan(inventory, ago="45d", keep=2)
+        plan = acrlib.purge_plan(inventory, ago="45d", keep=2, protect_pulled_within=None)
         assert plan.filter(pl.col("action") == "cascade").height > 0, "the plan exercises ACR's referrer cascade"
         assert plan.filter(pl.col("action") == "keep").height > 0, "and spares what the tenant's workloads run"
         predicted = dict(acrlib.reclaimable(inventory, plan)["registries"].select(
