@@ -246,6 +246,9 @@ def _report(args: argparse.Namespace) -> int:
     from acrlib.report.run import skip_slow_imports
 
     skip_slow_imports()  # this process only runs the report
+    # the kernel client's tasks, cut short by a stop, would each be logged with a traceback: the one line printed
+    # and the executed notebook say what happened
+    _quiet_after_stop()
     from acrlib import locations, report, sources
     from acrlib.errors import ReportError
 
@@ -412,6 +415,12 @@ def _stop(signum, frame) -> None:
     raise Stopped()
 
 
+def _quiet_after_stop() -> None:
+    """After a stop, tasks cut short (a report's kernel client, say) may still fail as they are collected:
+    asyncio would log each with a traceback. The one line printed says what happened."""
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL + 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # azure-identity logs each credential it tried; the one line below says what to do instead
@@ -423,9 +432,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:
+        _quiet_after_stop()
         print(f"acrlib {args.command}: interrupted; nothing half-written is left behind", file=sys.stderr)
         return 130
     except Stopped:
+        _quiet_after_stop()
         print(f"acrlib {args.command}: stopped (SIGTERM); nothing half-written is left behind", file=sys.stderr)
         return 143
     except SignInRequired as e:  # no sign-in: what to do, in the terms of the command line
