@@ -7,6 +7,7 @@ HTML has no code cells and embeds plotly.js once, so it opens offline, for peopl
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.resources
 import json
 import os
@@ -16,10 +17,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from dataclasses import dataclass
 from html import escape as html_escape
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import sources
 from ..errors import ReportError, SignInRequired
@@ -50,9 +52,12 @@ try:
     from jupyter_client.manager import AsyncKernelManager
 
     class IpcKernelManager(AsyncKernelManager):
+        live: ClassVar[weakref.WeakSet] = weakref.WeakSet()  # the kernels this process started, for a stop
+
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
             self.transport = "ipc"
+            IpcKernelManager.live.add(self)
 
         async def _async_launch_kernel(self, kernel_cmd, **kw):
             # The kernel's own log (a handler's traceback when a run is stopped, warnings) is not for the person
@@ -153,6 +158,27 @@ def check_parameters(parameters: dict, notebook: str | os.PathLike | None = None
 # Whole-number parameters of the report notebook and their smallest value, in the user's terms.
 AT_LEAST = {"stale_days": 1, "keep": 0, "top_n": 1, "activity_days": 0, "protect_pulled_days": 0, "history_weeks": 0}
 NOT_NEGATIVE = ("rate_basic", "rate_standard", "rate_premium", "overage_per_gib_day")
+
+
+def _kill_kernels() -> None:
+    """End the kernels this run started (a stop may cut the kernel client's own shutdown short): a kernel left
+    running would go on collecting, and writing, after the run is gone."""
+    for manager in list(getattr(IpcKernelManager, "live", ())):
+        process = getattr(getattr(manager, "provisioner", None), "process", None)
+        if process is not None and process.poll() is None:
+            process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=10)
+
+
+def _remove(folder: Path, tries: int = 20, pause_s: float = 0.25) -> None:
+    """``folder`` removed, trying again for a few seconds: after a stop, a kernel being shut down (and the
+    emulator it started) may still be finishing with files in it."""
+    for _ in range(tries):
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            return
+        time.sleep(pause_s)
 
 
 def _writable(out: Path) -> None:
@@ -285,7 +311,8 @@ def run_report(source: str | sources.Source = sources.DEFAULT, out: str | os.Pat
                                    extra_arguments=[f"--IPKernelApp.exec_lines={SKIP_SLOW_IMPORTS!r}"], **extra)
     except papermill.PapermillExecutionError:
         pass  # which cells failed is read from the executed notebook below
-    except BaseException:  # interrupted or stopped: no half-executed notebook, no folder this run made
+    except BaseException:  # interrupted or stopped: no kernel, no half-executed notebook, no folder this run made
+        _kill_kernels()
         executed.unlink(missing_ok=True)
         if created:
             shutil.rmtree(out, ignore_errors=True)
@@ -295,7 +322,7 @@ def run_report(source: str | sources.Source = sources.DEFAULT, out: str | os.Pat
             os.environ.pop("TMPDIR", None)
         else:
             os.environ["TMPDIR"] = saved_tmp
-        shutil.rmtree(private, ignore_errors=True)
+        _remove(private)
     failed = failures(executed)
     setup = [f for f in failed if f.section is None or f.stopped]
     if setup:

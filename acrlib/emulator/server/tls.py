@@ -25,8 +25,10 @@ def _name(common_name: str) -> x509.Name:
 
 
 def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
-    """Write ``ca.pem``, ``server.pem`` and ``server.key`` into ``directory``; return their paths."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write ``ca.pem``, ``server.pem`` and ``server.key`` into ``directory`` (which must exist: the parent
+    made it, and when it is gone the parent has stopped; nothing is written then); return their paths."""
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory} is gone: the emulator's parent has stopped")
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("acrlib emulator local CA")
