@@ -158,9 +158,6 @@ async def _repository(run: Run, registry, repository: str, rows: list[dict]) -> 
         return
     fresh_tags = {t["tag"]: t for t in tags.iter_rows(named=True)}
     fresh = {m["digest"]: m for m in manifests.iter_rows(named=True)}
-    untagged: set[tuple[str, str]] = {(o["digest"], o["tag"]) for o in run.outcomes
-                                      if o["action"] == "delete_tag" and o["repository"] == repository
-                                      and o["registry"] == registry.name and o["outcome"] == "done"}
 
     def locked(item: dict) -> bool:
         return item.get("delete_enabled") is False or item.get("write_enabled") is False
@@ -178,9 +175,10 @@ async def _repository(run: Run, registry, repository: str, rows: list[dict]) -> 
             run.record(row, "would-delete", "premise holds")
         else:
             await run.send(row, lambda r=row: registry.delete_tag(repository, r["tag"]))
-    untagged |= {(o["digest"], o["tag"]) for o in run.outcomes if o["action"] == "delete_tag"
-                 and o["repository"] == repository and o["registry"] == registry.name
-                 and o["outcome"] in ("done", "would-delete")}
+    # the tags this run (or the run it resumes) took off, as (digest, tag): a manifest's remaining tags exclude them
+    untagged = {(o["digest"], o["tag"]) for o in run.outcomes if o["action"] == "delete_tag"
+                and o["repository"] == repository and o["registry"] == registry.name
+                and o["outcome"] in ("done", "would-delete")}
     manifest_rows = [r for r in todo if r["action"] == "delete_manifest"]
     # indexes first, newest first (an index of indexes is pushed after the ones it lists), then the rest
     manifest_rows.sort(key=lambda r: (fresh.get(r["digest"], {}).get("media_type") not in INDEX_TYPES,
@@ -239,7 +237,7 @@ async def _registry(run: Run, access: Access, row: dict | None, problem: str | N
     await asyncio.gather(*(worker() for _ in range(min(REPOSITORIES_AT_ONCE, len(by_repo)) or 1)))
 
 
-async def _verify(access: Access, rows_by_registry: dict, outcomes: list[dict], found: dict) -> pl.DataFrame:
+async def _verify(access: Access, outcomes: list[dict], found: dict) -> pl.DataFrame:
     """Deleted items (outcome done) a fresh listing still shows."""
     present = []
     for name, row in found.items():
@@ -292,7 +290,7 @@ async def _apply(plan: pl.DataFrame, parameters: dict, opts: Options, run: Run, 
         await asyncio.gather(*(_registry(run, access, found.get(name), problems.get(name), items)
                                for name, items in sorted(by_registry.items())))
         if verify and not run.dry_run:
-            return await _verify(access, by_registry, run.outcomes, found)
+            return await _verify(access, run.outcomes, found)
     return pl.DataFrame(schema={k: pl.String for k in ("registry", "repository", "tag", "digest", "action")})
 
 

@@ -126,6 +126,19 @@ def _link(path: str, last: str, n: int, orderby: str) -> str:
     return f'<{path}?last={quote(last, safe="")}&n={n}&orderby={quote(orderby, safe="")}>; rel="next"'
 
 
+def _spend(bucket) -> None:
+    """One operation from a registry's throttle bucket (None: not throttled); ACR's 429 when it is empty."""
+    if bucket is None:
+        return
+    wait = bucket.take(time.monotonic())
+    if wait:
+        raise Reply(429, acr_errors(
+            "TOOMANYREQUESTS",
+            "Too many requests. Please visit https://aka.ms/acr/skus#sku-feature-matrix for more "
+            "information on throttling limits.",
+        ), headers={"Retry-After": str(max(1, math.ceil(wait)))})
+
+
 class RegistryHandler:
     def __init__(self, state: State, reg: Registry):
         self.state = state
@@ -145,15 +158,8 @@ class RegistryHandler:
     async def dispatch(self, request, endpoint, params, query_string) -> web.StreamResponse:
         state, reg = self.state, self.reg
         await arrive(state, request, reg.name)
-        bucket = state.buckets.get(reg.name) if request.method != "DELETE" else None  # writes: WriteOps
-        if bucket is not None:
-            wait = bucket.take(time.monotonic())
-            if wait:
-                raise Reply(429, acr_errors(
-                    "TOOMANYREQUESTS",
-                    "Too many requests. Please visit https://aka.ms/acr/skus#sku-feature-matrix for more "
-                    "information on throttling limits.",
-                ), headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        if request.method != "DELETE":  # deletes spend WriteOps (authorize_write)
+            _spend(state.buckets.get(reg.name))
         query = {k: v[-1] for k, v in parse_qs(query_string, keep_blank_values=True).items()}
         if endpoint == "oauth2_exchange":
             return await self.exchange(request)
@@ -234,15 +240,7 @@ class RegistryHandler:
     def authorize_write(self, request: web.Request, repo_name: str) -> None:
         """A token with ``repository:{name}:delete``, and the registry's WriteOps (when throttled)."""
         self.authorize(request, ("repository", repo_name, "delete"))
-        bucket = self.state.write_buckets.get(self.reg.name)
-        if bucket is not None:
-            wait = bucket.take(time.monotonic())
-            if wait:
-                raise Reply(429, acr_errors(
-                    "TOOMANYREQUESTS",
-                    "Too many requests. Please visit https://aka.ms/acr/skus#sku-feature-matrix for more "
-                    "information on throttling limits.",
-                ), headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        _spend(self.state.write_buckets.get(self.reg.name))
 
     # -- auth --
 
