@@ -82,22 +82,28 @@ def _collect(args: argparse.Namespace) -> int:
     out = _output_folder(args.out)
     if args.registry and args.registry_regex:
         raise ValueError("give --registry names or one --registry-regex, not both")
-    inventory = sources.load(source, subscriptions=args.subscription or None,
-                             registries=args.registry_regex or args.registry or None,
-                             progress=False if args.no_progress else None,
-                             layers=args.layers, referrers=args.referrers, activity_days=args.activity_days,
-                             deployments=args.deployments, aks_run_command=args.aks_run_command,
-                             previous=args.previous, vulnerabilities=args.vulnerabilities,
-                             scan_results=tuple(args.scan_results or ()))
-    from acrlib.errors import BlobStorageError
+    from acrlib.errors import BlobStorageError, SnapshotUnwritable
+
+    def collect(into):  # each registry's tables are written under `into` as it completes (streaming)
+        return sources.load(source, subscriptions=args.subscription or None,
+                            registries=args.registry_regex or args.registry or None,
+                            progress=False if args.no_progress else None,
+                            layers=args.layers, referrers=args.referrers, activity_days=args.activity_days,
+                            deployments=args.deployments, aks_run_command=args.aks_run_command,
+                            previous=args.previous, vulnerabilities=args.vulnerabilities,
+                            scan_results=tuple(args.scan_results or ()), out=into, workers=args.workers,
+                            in_flight=args.in_flight)
 
     try:
-        path = inventory.to_parquet(out)
-    except (BlobStorageError, OSError) as e:  # the collection is not lost: it is kept here, to upload later
-        why = printable(e) if isinstance(e, BlobStorageError) else f"--out {out} cannot be written ({e.strerror or e})"
-        path = inventory.to_parquet(FALLBACK)
-        print(f"acrlib collect: {why}; the snapshot is kept in {path} instead", file=sys.stderr)
+        inventory = collect(out)
+    except SnapshotUnwritable as e:  # found before any registry was read: collect into a folder that works
+        cause = e.cause
+        why = printable(cause) if isinstance(cause, BlobStorageError) else \
+            f"--out {out} cannot be written ({getattr(cause, 'strerror', None) or cause})"
+        inventory = collect(FALLBACK)
+        print(f"acrlib collect: {why}; the snapshot is kept in {inventory.snapshot.path} instead", file=sys.stderr)
         return 1
+    path = inventory.snapshot.path
     print(inventory)
     for row in inventory.registries.select("registry", "status", "repository_count").iter_rows():
         print(f"  {printable(row[0]):<30} {row[1]:<9} {row[2] if row[2] is not None else '-':>6} repositories")
@@ -302,7 +308,12 @@ def _on(flag: bool) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from acrlib.collection.options import DEFAULTS, REFERRER_CHECKS  # collect's defaults, from their one place
+    from acrlib.collection.options import (  # collect's defaults, from their one place
+        DEFAULTS,
+        IN_FLIGHT,
+        MAX_WORKERS,
+        REFERRER_CHECKS,
+    )
 
     parser = argparse.ArgumentParser(prog="acrlib", description="Every repository, manifest and tag of every "
                                      "Azure Container Registry in a tenant, as polars tables and reports.")
@@ -340,6 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
     col.add_argument("--scan-results", action="append", metavar="PATH",
                      help="a Trivy or Grype JSON report, or a folder of them (local or az://; repeatable): read into "
                           "the vulnerabilities table")
+    col.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="processes reading registries (default: the machine's cores, at most "
+                          f"{MAX_WORKERS}, never more than there are registries)")
+    col.add_argument("--in-flight", type=int, default=None, metavar="N",
+                     help=f"registries each process reads at once (default {IN_FLIGHT}): what bounds memory")
     col.add_argument("--no-progress", action="store_true",
                      help="no progress bar (there is none anyway when stderr is not a terminal)")
     col.set_defaults(func=_collect)

@@ -143,6 +143,15 @@ class SnapshotError(AcrlibError):
     """A folder that is not a complete, consistent acrlib snapshot."""
 
 
+class SnapshotUnwritable(AcrlibError):
+    """A streaming collection's ``out`` cannot be written: raised before any registry is read, so nothing
+    collected is lost. ``cause`` is the refusal (a :class:`BlobStorageError`, or an ``OSError``)."""
+
+    def __init__(self, message: str, cause: Exception):
+        super().__init__(message)
+        self.cause = cause
+
+
 class ReportError(AcrlibError):
     """The report failed. Its setup (collection, the plan) failed: no HTML was written, and the executed
     notebook shows where. Or some sections failed: ``html`` is the report, written with an error box in each

@@ -42,11 +42,61 @@ class Inventory:
                 setattr(self, name, schema.conform(name, df))
 
     def __repr__(self) -> str:
-        counts = ", ".join(f"{name}={getattr(self, name).height}" for name in schema.TABLES)
+        counts = ", ".join(f"{name}={self.rows(name)}" for name in schema.TABLES)
         return f"Inventory({self.collected_at:%Y-%m-%d %H:%M:%S}Z, {counts})"
+
+    def __getattr__(self, name: str):
+        """Only reached for an attribute this inventory does not hold yet: a table of an opened snapshot
+        (:meth:`open`), read on first use."""
+        snapshot = self.__dict__.get("_snapshot")
+        if snapshot is None or name not in schema.TABLES:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        df = snapshots.read_table(snapshot, name)
+        self.__dict__[name] = df
+        return df
 
     def tables(self) -> dict[str, pl.DataFrame]:
         return {name: getattr(self, name) for name in schema.TABLES}
+
+    @property
+    def snapshot(self) -> snapshots.Snapshot | None:
+        """The snapshot this inventory reads its tables from (:meth:`open`), or None when it holds them."""
+        return self.__dict__.get("_snapshot")
+
+    def rows(self, name: str) -> int:
+        """The number of rows of table ``name`` (of an opened snapshot's table not read yet: as recorded)."""
+        if self.snapshot is None or self.loaded(name):
+            return getattr(self, name).height
+        return self.snapshot.counts().get(name, 0)
+
+    def loaded(self, name: str) -> bool:
+        """Whether table ``name`` is in memory (an opened snapshot's tables are read on first use)."""
+        return name in self.__dict__
+
+    def table(self, name: str, registry: str | None = None) -> pl.DataFrame:
+        """Table ``name``, or only its rows of ``registry``: from an opened snapshot not yet read, only what
+        holds that registry's rows is read (its part of a streamed snapshot)."""
+        if self.snapshot is None or self.loaded(name):
+            df = getattr(self, name)
+            return df if registry is None else df.filter(pl.col("registry") == registry)
+        return snapshots.read_table(self.snapshot, name, registry=registry)
+
+    def of_registry(self, registry: str) -> Inventory:
+        """This inventory's rows of one registry, as an Inventory (of an opened snapshot, only that registry's
+        parts are read): the analysis functions work registry by registry on a tenant larger than memory.
+        Tables without a registry column (deployment_sources, vulnerability_sources) are kept whole."""
+        tables = {name: self.table(name, registry) if "registry" in schema.TABLES[name] else getattr(self, name)
+                  for name in schema.TABLES}
+        return Inventory.from_tables(tables, collected_at=self.collected_at, metadata=dict(self.metadata))
+
+    def scan(self, name: str) -> pl.LazyFrame:
+        """Table ``name`` as a polars LazyFrame: over the snapshot's Parquet files when this inventory was opened
+        from a local snapshot and has not read it (queries then run on data larger than memory), else over the
+        frame in memory."""
+        schema.schema(name)
+        if self.snapshot is None or self.loaded(name) or self.snapshot.location.remote:
+            return getattr(self, name).lazy()
+        return snapshots.scan([self.snapshot], name).drop("collected_at")
 
     @classmethod
     def from_tables(cls, tables: dict[str, pl.DataFrame], collected_at: dt.datetime | None = None,
@@ -80,6 +130,20 @@ class Inventory:
     def read_parquet(cls, path: str | os.PathLike, *, credential=None) -> Inventory:
         """Read a snapshot folder, or the latest snapshot under a root of snapshots (local or a storage URL)."""
         return cls.from_snapshot(snapshots.locate(path, credential=credential))
+
+    @classmethod
+    def open(cls, path: str | os.PathLike | snapshots.Snapshot, *, credential=None) -> Inventory:
+        """An inventory of a snapshot (a folder, the latest under a root, or one already found) whose tables are
+        read when first used, not now: what a streaming collection returns, and how a snapshot larger than
+        memory is analysed through :meth:`scan`. The files of a local snapshot are checked at once (their row
+        counts and columns, from the Parquet footers); a remote one's when each is read."""
+        snapshot = path if isinstance(path, snapshots.Snapshot) else snapshots.locate(path, credential=credential)
+        if not snapshot.location.remote:
+            snapshots.check_files(snapshot)
+        inventory = object.__new__(cls)
+        inventory.__dict__.update(collected_at=snapshot.collected_at, metadata=snapshots.metadata(snapshot),
+                                  _snapshot=snapshot)
+        return inventory
 
     @classmethod
     def from_snapshot(cls, snapshot: snapshots.Snapshot) -> Inventory:

@@ -24,7 +24,7 @@ import polars as pl
 from . import locations, schema, snapshots
 from .collection import collect
 from .collection.options import check_filters
-from .errors import BlobStorageError, error_row
+from .errors import BlobStorageError, SnapshotUnwritable, error_row
 from .history import History
 from .inventory import HISTORY_ERROR, Inventory
 
@@ -159,10 +159,20 @@ def load_with_history(source: str | Source, *, history: str | None = None, weeks
                 collect_args["previous"] = latest_usable(history)
             except BlobStorageError as e:
                 failure = e  # collect in full; the report says the history was not updated
-        inventory = collect(subscriptions=subscriptions, registries=registries, progress=progress, **collect_args)
+        streamed = history is not None and failure is None and collect_args.get("out") is None
+        if streamed:  # each registry's tables go into the history as it completes
+            collect_args["out"] = history
+        try:
+            inventory = collect(subscriptions=subscriptions, registries=registries, progress=progress,
+                                **collect_args)
+        except SnapshotUnwritable as e:  # found before any registry was read: collect in memory instead
+            failure, streamed = _history_failure(e.cause, history), False
+            collect_args.pop("out")
+            inventory = collect(subscriptions=subscriptions, registries=registries, progress=progress,
+                                **collect_args)
         if history is None:
             return inventory, None
-        return inventory, _join(inventory, history, failure)
+        return inventory, _join(inventory, history, failure, written=streamed)
     if source.kind == EMULATOR:
         if history is None:
             history = locations.Location.of(tempfile.mkdtemp(prefix="acrlib-emulator-history-"))
@@ -176,13 +186,15 @@ def load_with_history(source: str | Source, *, history: str | None = None, weeks
     return inventory, history
 
 
-def _join(inventory: Inventory, history: locations.Location, failure: BlobStorageError | None) -> History | None:
-    """Add ``inventory`` to ``history`` and read it back. When the history cannot be read or written, the
-    inventory is kept (the report is made from it) and ``inventory.history_error`` says why, in one line naming
-    the URL."""
+def _join(inventory: Inventory, history: locations.Location, failure: BlobStorageError | None, *,
+          written: bool = False) -> History | None:
+    """Add ``inventory`` to ``history`` (unless it was ``written`` there as it was collected) and read it back.
+    When the history cannot be read or written, the inventory is kept (the report is made from it) and
+    ``inventory.history_error`` says why, in one line naming the URL."""
     if failure is None:
         try:
-            inventory.to_parquet(history)
+            if not written:
+                inventory.to_parquet(history)
             return _skipped(inventory, History(history))
         except (BlobStorageError, OSError) as e:  # a refused storage account, or a local folder it cannot write
             failure = _history_failure(e, history)
@@ -248,14 +260,15 @@ def _from_emulator(source: Source, weeks: int, root: locations.Location | None, 
     steps = weeks
     if latest is not None and latest >= PRESENT:  # a scheduled run: a week after the latest snapshot
         steps += 1 + int((latest - PRESENT) / dt.timedelta(weeks=1))
+    labels = {**(collect_args.pop("metadata", None) or {}), "source": str(source)}
     with Emulator(scale=source.preset, seed=seed, now=start) as emu:
         for week in range(steps + 1):
             if week:
                 emu.advance(7, seed=week)
             if catch_up and week < steps:
                 continue
-            inventory = collect(**emu.connection(), progress=progress if week == steps else False, **collect_args)
-            inventory.metadata["source"] = str(source)
+            inventory = collect(**emu.connection(), progress=progress if week == steps else False,
+                                metadata=labels, **collect_args)
             if root is not None and week < steps:
                 try:
                     inventory.to_parquet(root)

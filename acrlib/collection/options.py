@@ -21,6 +21,8 @@ from .previous import load as load_previous
 SUBSCRIPTION_ID = re.compile(GUID)
 REGISTRY_NAME = re.compile(r"^[a-zA-Z0-9]{5,50}$")
 REFERRER_CHECKS = ("artifacts", "untagged")
+MAX_WORKERS = 8  # the default number of processes is the machine's cores, at most this
+IN_FLIGHT = 3  # registries read at once by each process when streaming: what bounds memory
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,10 @@ class Options:
     # Defender for Cloud's findings (read-only: two Resource Graph queries, two ARM reads per subscription)
     vulnerabilities: bool = True
     scan_results: Any = ()  # Trivy / Grype JSON reports: files or folders, local or in Blob Storage
+    out: Any = None  # a root of snapshots: each registry's tables are written there as it completes (streaming)
+    workers: int | None = None  # processes reading registries; None: the machine's cores with out=, else 1
+    in_flight: int | None = None  # registries read at once by each process; None: all, or IN_FLIGHT when streaming
+    metadata: Any = None  # extra keys recorded in the inventory's metadata (and its snapshot)
     registry_names: frozenset[str] | None = field(init=False, default=None)
     registry_pattern: re.Pattern | None = field(init=False, default=None)
     limits: Limits = field(init=False, default_factory=Limits)
@@ -73,10 +79,33 @@ class Options:
     def filtered(self) -> bool:
         return self.registry_names is not None or self.registry_pattern is not None
 
+    def processes(self, registries: int) -> int:
+        """How many processes read ``registries`` registries: ``workers``; by default, when streaming to a
+        snapshot (``out``), the machine's usable cores (at most ``MAX_WORKERS``), else one (an inventory wanted
+        in memory would only make the round trip through files). Never more than there are registries."""
+        wanted = self.workers
+        if wanted is None:
+            wanted = min(_cores(), MAX_WORKERS) if self.out is not None else 1
+        return max(1, min(wanted, registries))
+
+    def registries_at_once(self, streaming: bool) -> int | None:
+        """Registries read at once by one process (None: every registry): ``in_flight``, else ``IN_FLIGHT`` when
+        each registry's tables leave memory as it completes (``out``, or other processes), else all."""
+        if self.in_flight is not None:
+            return self.in_flight
+        return IN_FLIGHT if streaming else None
+
     def describe_filter(self) -> str:
         if self.registry_names is not None:
             return f"registries {sorted(self.registry_names)}"
         return f"registry pattern {self.registry_pattern.pattern!r}"
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 SETTINGS = tuple(f.name for f in fields(Options) if f.init)
@@ -200,6 +229,23 @@ def _check(opts: Options) -> dict:
     elif not callable(getattr(credential, "get_token", None)):
         raise ValueError(f"credential must be an azure-core TokenCredential, not {type(credential).__name__}")
     scan_results = _scan_places(opts.scan_results, credential)
-    return {"credential": credential, "scan_results": scan_results, "subscriptions": subs, "registry_names": names,
+    for name in ("workers", "in_flight"):
+        value = getattr(opts, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 256):
+            raise ValueError(f"{name} must be a whole number from 1 to 256 (or None for the default), not {value!r}")
+    if opts.metadata is not None and not (isinstance(opts.metadata, dict)
+                                          and all(isinstance(k, str) for k in opts.metadata)):
+        raise ValueError(f"metadata must be a dict with string keys, not {type(opts.metadata).__name__}")
+    out = opts.out
+    if out is not None:
+        from ..locations import Location
+
+        if not isinstance(out, (str, os.PathLike, Location)):
+            raise ValueError(f"out must be a folder or a storage URL for snapshots, not {type(out).__name__}")
+        out = Location.of(out, credential=credential)
+        if not out.remote and os.path.isfile(out.path):
+            raise ValueError(f"out {out} is a file: it must be a folder of snapshots")
+    return {"credential": credential, "scan_results": scan_results, "out": out, "subscriptions": subs,
+            "registry_names": names,
             "registry_pattern": pattern, "cloud": target, "activity_days": activity_days, "layers": bool(opts.layers),
             "previous": previous, "limits": limits}

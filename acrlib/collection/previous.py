@@ -40,7 +40,7 @@ def load(previous) -> Inventory:
     if version != snapshots.SCHEMA_VERSION:
         raise ValueError(f"previous snapshot {snapshot.path} has schema version {version}, this acrlib writes "
                          f"{snapshots.SCHEMA_VERSION}: collect in full once")
-    return Inventory.read_parquet(snapshot.location)
+    return Inventory.open(snapshot)  # tables are read registry by registry (known), never all at once
 
 
 def check_cloud(previous: Inventory, cloud: str) -> None:
@@ -84,21 +84,20 @@ def known(previous: Inventory | None, registry: str) -> Known:
     if errors.filter(pl.col("repository").is_null() & pl.col("stage").is_in(REGISTRY_STAGES)).height:
         return Known.nothing()  # the registry's facts were not all read
     blocked = errors.filter(pl.col("stage").is_in(FACT_STAGES)).select("repository").unique()
-    manifests = (previous.manifests.filter(pl.col("registry") == registry)
-                 .join(blocked, on="repository", how="anti"))
+    manifests = previous.table("manifests", registry).join(blocked, on="repository", how="anti")
     indexes = manifests.filter(pl.col("media_type").is_in(mt.INDEX_TYPES)).select(DIGEST_KEY)
-    references = previous.references.filter(pl.col("registry") == registry).join(
-        indexes.rename({"digest": "index_digest"}), on=["repository", "index_digest"], how="semi")
+    all_references = previous.table("references", registry)
+    references = all_references.join(indexes.rename({"digest": "index_digest"}), on=["repository", "index_digest"],
+                                     how="semi")
     layered = bool(previous.metadata.get("layers"))
-    children = previous.references.filter(pl.col("registry") == registry).select(
-        "repository", pl.col("child_digest").alias("digest"))
+    children = all_references.select("repository", pl.col("child_digest").alias("digest"))
     read = manifests.join(manifests_read(manifests, children, layers=layered,
                                          referrers=previous.metadata.get("referrers", "artifacts")),
                           on=DIGEST_KEY, how="semi")
     documents = read.select(*DIGEST_KEY, "artifact_type", "subject")
     layers = None
     if layered:
-        layers = previous.layers.filter(pl.col("registry") == registry).join(
+        layers = previous.table("layers", registry).join(
             documents.select("repository", pl.col("digest").alias("manifest_digest")),
             on=["repository", "manifest_digest"], how="semi")
     return Known(indexes, references, documents, layers)

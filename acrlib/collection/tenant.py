@@ -19,10 +19,10 @@ from .. import schema
 from .._version import __version__
 from ..credentials import AsyncCredential
 from ..inventory import Inventory
-from . import parse, scans
+from . import scans
 from .activity import ActivityReader
 from .activity import tables as activity_tables
-from .collector import Collector, RegistryResult
+from .collector import Collector
 from .defender import DefenderReader
 from .deployments import DeploymentReader
 from .deployments import tables as deployment_tables
@@ -32,6 +32,7 @@ from .logs import LogAnalytics
 from .options import Options, takes_options
 from .previous import check_tenant
 from .progress import Progress
+from .store import Store
 
 
 @takes_options
@@ -97,6 +98,23 @@ def collect(credential=None, **settings) -> Inventory:
         Trivy (``--format json``) or Grype (``-o json``) reports, files or folders of them, local or in Blob
         Storage, read into ``vulnerabilities`` (joined to the manifests by login server, repository and digest)
         and ``vulnerability_sources``; nothing is sent to Azure for them.
+    out
+        a root of snapshots (a folder, ``az://CONTAINER/PATH`` or ``abfs://...``): each registry's tables are
+        written there as Parquet parts as soon as it completes, the snapshot is committed (``inventory.json``)
+        at the end, and the returned Inventory reads its tables from it when first used
+        (:meth:`~acrlib.Inventory.open`). Memory then holds the registries in flight, not the tenant. A stop or
+        failure leaves no snapshot; what a killed process left is removed by the next write. An ``out`` that
+        cannot be written raises :class:`~acrlib.errors.SnapshotUnwritable` before any registry is read.
+    workers
+        processes reading registries (each streams its registries' parts); default: with ``out``, the machine's
+        usable cores (at most 8), else 1; never more than there are registries. The tables are the same with any
+        number. The credential stays in this process: workers ask it for tokens. With more than one, ``previous``
+        must be a snapshot (an Inventory in memory is read in this process alone).
+    in_flight
+        registries each process reads at once; default all of them in memory, 3 when streaming (``out`` or
+        workers): peak memory grows with it, and so does throughput when registries are throttled.
+    metadata
+        extra keys for the inventory's ``metadata``, recorded in its snapshot.
 
     Returns
     -------
@@ -156,20 +174,25 @@ async def _collect(opts: Options) -> Inventory:
         workloads = DeploymentReader(arm, logs, opts.aks_run_command, collected_at) if opts.deployments else None
         defender = DefenderReader(arm, opts.cloud.name, [r.get("subscription_id") for r in selected]) \
             if opts.vulnerabilities else None
+        store = await asyncio.to_thread(Store.start, opts, len(selected), collected_at)
         try:
             collector = Collector(opts, session, credential, progress)
             extra = [reader.read(selected) if reader else _nothing(),
                      workloads.read(opts.subscriptions) if workloads else _nothing(),
                      defender.read() if defender else _nothing()]
-            *results, sources, _, _ = await asyncio.gather(*(collector.registry(arm, row) for row in selected),
-                                                           *extra)
+            results, sources, _, _ = await asyncio.gather(
+                store.read(collector, arm, selected, credential, progress), *extra)
+        except BaseException:
+            store.abort()
+            raise
         finally:
             progress.close()
     metadata = {
         "acrlib_version": __version__, "cloud": opts.cloud.name, "subscriptions": list(opts.subscriptions or []),
         "registry_filter": opts.describe_filter() if opts.filtered else None,
+        **(opts.metadata or {}),
         "layers": opts.layers, "referrers": opts.referrers, "duration_s": round(time.perf_counter() - started, 3),
-        "requests": {"arm": arm.requests, "registries": sum(r.requests for r in results),
+        "requests": {"arm": arm.requests + store.arm_requests, "registries": sum(r.requests for r in results),
                      "logs": logs.queries},
     }
     if reader is not None:
@@ -184,26 +207,37 @@ async def _collect(opts: Options) -> Inventory:
             "fetched": {kind: sum(r.fetched.get(kind, 0) for r in results) for kind in ("references", "content")},
             "registries": {r.row["registry"]: {"reused": r.reused, "fetched": r.fetched} for r in results},
         }
-    inventory = assemble(results, collected_at, metadata)
-    extra, errors = {}, [inventory.errors]
-    if reader is not None:
-        extra.update(activity_tables(sources, reader.results, inventory.registries, inventory.tags))
-        errors.append(schema.frame("errors", reader.results.errors))
-    if workloads is not None:
-        extra.update(deployment_tables(workloads, inventory.registries, inventory.tags))
-        errors.append(schema.frame("errors", workloads.errors))
-    if opts.scan_results or defender is not None:
-        reports = await asyncio.to_thread(scans.read, opts.scan_results) if opts.scan_results else []
-        extra.update(scans.tables(reports, inventory.registries, inventory.manifests,
-                                  findings=defender.findings if defender else [],
-                                  sources=defender.sources if defender else []))
-        if defender is not None:
-            errors.append(schema.frame("errors", defender.errors))
-    if extra:
-        inventory = Inventory.from_tables({**inventory.tables(), **extra,
-                                           "errors": schema.sort("errors", schema.concat("errors", errors))},
-                                          collected_at=collected_at, metadata=metadata)
-    return inventory
+    try:
+        return await store.finish(results, collected_at, metadata, _side_tables(
+            opts, reader, sources, workloads, defender))
+    except BaseException:
+        store.abort()
+        raise
+
+
+def _side_tables(opts: Options, reader, sources, workloads, defender):
+    """How the side readings become tables once the registries' are known: ``side(registries, frame)``, where
+    ``frame(table, columns)`` gives those columns of a table the registries filled."""
+
+    async def side(registries: pl.DataFrame, frame) -> tuple[dict[str, pl.DataFrame], list[pl.DataFrame]]:
+        extra, errors = {}, []
+        tags = frame("tags", ["registry", "repository", "tag", "digest"]) if reader or workloads else None
+        if reader is not None:
+            extra.update(activity_tables(sources, reader.results, registries, tags))
+            errors.append(schema.frame("errors", reader.results.errors))
+        if workloads is not None:
+            extra.update(deployment_tables(workloads, registries, tags))
+            errors.append(schema.frame("errors", workloads.errors))
+        if opts.scan_results or defender is not None:
+            reports = await asyncio.to_thread(scans.read, opts.scan_results) if opts.scan_results else []
+            extra.update(scans.tables(reports, registries, frame("manifests", ["registry", "repository", "digest"]),
+                                      findings=defender.findings if defender else [],
+                                      sources=defender.sources if defender else []))
+            if defender is not None:
+                errors.append(schema.frame("errors", defender.errors))
+        return extra, errors
+
+    return side
 
 
 async def _nothing() -> None:
@@ -219,18 +253,3 @@ def collection_time(server: dt.datetime | None, local: dt.datetime) -> dt.dateti
     return server.astimezone(dt.UTC).replace(microsecond=local.microsecond)
 
 
-def assemble(results: list[RegistryResult], collected_at: dt.datetime, metadata: dict) -> Inventory:
-    """Per-registry tables into one inventory, sorted by each table's key (each registry's tables are
-    already sorted, so concatenating them in registry order is enough: no copy of the whole tenant)."""
-    results = sorted(results, key=lambda r: r.row["registry"] or "")
-    rows = [{**r.row, "status": r.status} for r in results]
-    registries = pl.DataFrame(rows, infer_schema_length=None) if rows else schema.empty("registries")
-    registries, _ = parse.parse_times("registries", registries)
-    tables = {"registries": schema.sort("registries", schema.conform("registries", registries))}
-    for name in ("repositories", "manifests", "tags", "references", "layers"):
-        frames = [r.tables.pop(name) for r in results if name in r.tables]
-        frames = [f for f in frames if f.height]
-        tables[name] = pl.concat(frames, rechunk=False) if frames else schema.empty(name)
-    errors = [e for r in results for e in r.errors]
-    tables["errors"] = schema.sort("errors", schema.frame("errors", errors))
-    return Inventory.from_tables(tables, collected_at=collected_at, metadata=metadata)

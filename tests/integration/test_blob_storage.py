@@ -5,6 +5,7 @@ naming the URL while the collection is kept."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -34,6 +35,11 @@ def same(a: acrlib.Inventory, b: acrlib.Inventory) -> None:
     for name, table in a.tables().items():
         assert b.tables()[name].equals(table), name
     assert (a.collected_at, a.metadata) == (b.collected_at, b.metadata)
+
+
+def same_tables(a: acrlib.Inventory, b: acrlib.Inventory) -> None:
+    for name, table in a.tables().items():
+        assert b.tables()[name].equals(table), name
 
 
 def test_a_snapshot_in_blob_storage_reads_back_equal_to_the_local_one(inventory, storage, tmp_path):
@@ -75,16 +81,22 @@ def test_a_writer_killed_mid_write_leaves_nothing_readers_see(inventory, storage
                                   env={**os.environ, "AZURE_STORAGE_CONNECTION_STRING": slow})
         prefix = f"acr/{snapshots.folder_name(later)}/"
         deadline = time.monotonic() + 120
-        while not blobs(storage, prefix) and writer.poll() is None and time.monotonic() < deadline:
+        while not [b for b in blobs(storage, prefix) if b.endswith(".parquet")] and writer.poll() is None \
+                and time.monotonic() < deadline:
             time.sleep(0.02)
         writer.kill()
         writer.wait(30)
     left = blobs(storage, prefix)
-    assert left and f"{prefix}inventory.json" not in left, left  # killed between its first table and its marker
+    assert [b for b in left if b.endswith(".parquet")] and f"{prefix}inventory.json" not in left, left
+    assert f"{prefix}.writer" in left  # who was writing: host and process
     history = acrlib.history(storage.url("acr"))
     assert history.times == [inventory.collected_at]
     same(inventory, acrlib.Inventory.read_parquet(storage.url("acr")))
-    # the next write keeps a fresh leftover (a writer may still be at work) and removes one older than an hour
+    # a writer of another machine may still be at work: the next write keeps its fresh leftover, and removes it
+    # once older than an hour
+    record = json.loads(storage.client.download_blob(f"{prefix}.writer").readall())
+    assert record["pid"] == writer.pid
+    storage.client.upload_blob(f"{prefix}.writer", json.dumps({**record, "host": "another-machine"}), overwrite=True)
     inventory.metadata["n"] = 2
     third = acrlib.Inventory.from_tables(inventory.tables(), later + dt.timedelta(days=1), inventory.metadata)
     third.to_parquet(storage.url("acr"))
@@ -95,6 +107,21 @@ def test_a_writer_killed_mid_write_leaves_nothing_readers_see(inventory, storage
     assert not blobs(storage, prefix)
     assert acrlib.history(storage.url("acr")).times == [inventory.collected_at, third.collected_at,
                                                         fourth.collected_at]
+
+
+def test_a_dead_writer_of_this_machine_is_cleaned_at_once(inventory, storage, monkeypatch):
+    import socket
+
+    later = inventory.collected_at + dt.timedelta(days=3)
+    prefix = f"acr/{snapshots.folder_name(later)}/"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    storage.client.upload_blob(f"{prefix}manifests/part-00000.parquet", b"PAR1")
+    storage.client.upload_blob(f"{prefix}.writer", json.dumps({"host": socket.gethostname(),
+                                                                "pid": int(dead.stdout)}))
+    inventory.to_parquet(storage.url("acr"))  # a fresh leftover, but its writer is gone: removed
+    assert not blobs(storage, prefix)
+    assert [f"acr/{snapshots.folder_name(inventory.collected_at)}/inventory.json"] == \
+        [b for b in blobs(storage, "acr/") if b.endswith("inventory.json")]
 
 
 def test_a_missing_container_or_a_wrong_key_is_one_line_naming_the_url(inventory, storage, azurite, monkeypatch):
@@ -209,3 +236,18 @@ def test_planted_or_broken_history_folders_cost_themselves_never_the_run(storage
     assert warnings.height == 2 and set(warnings["code"]) == {"SKIPPED_SNAPSHOT"}
     assert all("skipped" in m for m in warnings["message"])
     assert second.registries["status"].to_list() == ["complete"] * second.registries.height
+
+
+def test_a_streamed_collection_into_blob_storage_equals_one_in_memory(tiny, inventory, storage):
+    streamed = acrlib.collect(**tiny.connection(), **QUIET, out=storage.url("acr"), workers=2)
+    assert streamed.snapshot.location.remote
+    same_tables(inventory, streamed)
+    written = blobs(storage, "acr/")
+    assert {b.rsplit("/", 1)[-1] for b in written if "/manifests/" in b} == {
+        f"part-0000{i}.parquet" for i in range(3)}
+    assert not [b for b in written if b.endswith(".writer")]
+    # the next run reads it as its previous, registry by registry, straight from the storage account
+    again = acrlib.collect(**tiny.connection(), **QUIET, out=storage.url("acr"), workers=1,
+                           previous=storage.url("acr"))
+    same_tables(inventory, again)
+    assert again.metadata["previous"]["fetched"] == {"references": 0, "content": 0}
