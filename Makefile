@@ -19,7 +19,7 @@ $(AZURITE): tests/azurite/package.json tests/azurite/package-lock.json
 	npm ci --prefix tests/azurite --no-audit --no-fund --loglevel=error
 	touch $(AZURITE)
 
-.PHONY: install report test test-fast lint format docs screenshot bench bench-apply clean
+.PHONY: install report test test-fast lint format docs screenshot bench bench-apply bench-scale clean
 
 install: $(STAMP)
 
@@ -33,7 +33,7 @@ report: $(STAMP)
 test: $(STAMP) $(AZURITE)
 	$(BIN)/ruff check acrlib tests benchmarks docs examples
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadscope
 
 ## the unit lane alone: in-process, no emulator process, under 30 s
 test-fast: $(STAMP)
@@ -61,6 +61,12 @@ bench: $(STAMP)
 
 bench-apply: $(STAMP)
 	$(BIN)/python benchmarks/apply_bench.py
+
+## tenants larger than memory: streaming, workers, the listing parsers (pyarrow and msgspec: the bench extra),
+## analysis beyond memory; about 40 minutes with --huge
+bench-scale: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]' --config-settings editable_mode=compat
+	$(BIN)/python benchmarks/scale_bench.py --layers --huge
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .ruff_cache docs/_build

@@ -15,7 +15,7 @@ from acrlib._version import __version__
 
 DEFAULT_SOURCE = "azure"  # acrlib.sources.DEFAULT, without importing polars for --help
 FALLBACK = "acrlib-snapshots"  # where collect keeps a snapshot its --out URL refused
-EMULATOR_PRESETS = ("tiny", "demo", "bench", "large", "fleet")  # acrlib.emulator.PRESETS, without importing it
+EMULATOR_PRESETS = ("tiny", "demo", "bench", "large", "huge", "fleet")  # acrlib.emulator.PRESETS, without importing it
 
 # Escape sequences (colours, cursor moves, window titles), then any other C0 or C1 control character.
 _ESCAPES = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b\[[0-?]*[ -/]*[@-~]|\x1b.?|\x9b[0-?]*[ -/]*[@-~]")

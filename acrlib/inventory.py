@@ -89,6 +89,13 @@ class Inventory:
                   for name in schema.TABLES}
         return Inventory.from_tables(tables, collected_at=self.collected_at, metadata=dict(self.metadata))
 
+    def lazy(self) -> LazyInventory:
+        """Every table as a polars LazyFrame (:meth:`scan`): functions written with polars expressions alone, such
+        as :func:`acrlib.summary` and :func:`acrlib.storage`, then return LazyFrames, computed by polars'
+        streaming engine over the snapshot's files when collected (a snapshot larger than memory)."""
+        return LazyInventory(**{name: self.scan(name) for name in schema.TABLES}, collected_at=self.collected_at,
+                             metadata=dict(self.metadata))
+
     def scan(self, name: str) -> pl.LazyFrame:
         """Table ``name`` as a polars LazyFrame: over the snapshot's Parquet files when this inventory was opened
         from a local snapshot and has not read it (queries then run on data larger than memory), else over the
@@ -150,3 +157,24 @@ class Inventory:
         """Read a snapshot already found (:func:`acrlib.snapshots.find`): its record is not read again."""
         tables, meta = snapshots.read(snapshot)
         return cls.from_tables(tables, collected_at=snapshot.collected_at, metadata=meta)
+
+
+@dataclass(frozen=True)
+class LazyInventory:
+    """An inventory's tables as polars LazyFrames (see :meth:`Inventory.lazy`)."""
+
+    registries: pl.LazyFrame
+    repositories: pl.LazyFrame
+    manifests: pl.LazyFrame
+    tags: pl.LazyFrame
+    references: pl.LazyFrame
+    layers: pl.LazyFrame
+    activity: pl.LazyFrame
+    activity_sources: pl.LazyFrame
+    deployments: pl.LazyFrame
+    deployment_sources: pl.LazyFrame
+    vulnerabilities: pl.LazyFrame
+    vulnerability_sources: pl.LazyFrame
+    errors: pl.LazyFrame
+    collected_at: dt.datetime
+    metadata: dict

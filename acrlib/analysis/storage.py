@@ -20,7 +20,10 @@ BLOB_ROLES = ("manifest", "config", "layer")
 
 
 def has_layers(inv: Inventory) -> bool:
-    return inv.layers.height > 0
+    layers = inv.layers
+    if isinstance(layers, pl.LazyFrame):  # a lazy view of a snapshot (Inventory.lazy)
+        return layers.select(pl.len()).collect().item() > 0
+    return layers.height > 0
 
 
 def blobs(inv: Inventory) -> pl.DataFrame:

@@ -58,7 +58,7 @@ def summary_of(inv: Inventory, plan: pl.DataFrame | None, facts: pl.DataFrame,
         per_repo = (per_repo.join(_plan_totals(inv, plan), on=REPOSITORY_KEY, how="left")
                     .join(freed.repositories.select(*REPOSITORY_KEY, "reclaimable_bytes"), on=REPOSITORY_KEY,
                           how="left"))
-    counts = [c for c in per_repo.columns if c not in REPOSITORY_KEY]
+    counts = [c for c in per_repo.collect_schema().names() if c not in REPOSITORY_KEY]
     summed = [c for c in counts if c != "reclaimable_bytes"]
     per_repo = per_repo.with_columns(pl.col(c).fill_null(0).cast(pl.Int64) for c in counts).sort(REPOSITORY_KEY)
     per_registry = (

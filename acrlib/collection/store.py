@@ -37,6 +37,7 @@ class Store:
         self.lanes = lanes
         self.previous_location = previous_location
         self.arm_requests = 0
+        self.worker_peaks: list[float] = []
 
     @classmethod
     def start(cls, opts: Options, registries: int, collected_at: dt.datetime) -> Store:
@@ -79,7 +80,7 @@ class Store:
             try:
                 return await pool.run(jobs, adopt)
             finally:
-                self.arm_requests = pool.arm_requests
+                self.arm_requests, self.worker_peaks = pool.arm_requests, pool.peaks
         slots = asyncio.Semaphore(self.lanes) if self.lanes else None
 
         async def one(part: int, row: dict) -> RegistryResult:

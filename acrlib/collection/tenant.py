@@ -195,6 +195,8 @@ async def _collect(opts: Options) -> Inventory:
         "requests": {"arm": arm.requests + store.arm_requests, "registries": sum(r.requests for r in results),
                      "logs": logs.queries},
     }
+    if store.processes > 1:
+        metadata["workers"] = {"processes": store.processes, "peak_rss_mb": store.worker_peaks}
     if reader is not None:
         metadata["activity"] = {"days": opts.activity_days, "since": reader.window.since.isoformat(),
                                 "until": reader.window.until.isoformat()}

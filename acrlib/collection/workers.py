@@ -132,6 +132,19 @@ class _Reporter:
         pass  # the parent counts a registry done when its report arrives
 
 
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory in MB (Linux: ``VmHWM``, which, unlike ``ru_maxrss``, does not carry
+    over the parent's peak across fork and exec); None where unknown."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def main() -> None:
     """A worker process: its connection's address and key come on stdin; it reads registries until there are
     none left, then ends."""
@@ -172,7 +185,7 @@ async def _read(opts, credential, staging: Path, lanes: int, link: _Link) -> Non
                 link.send(("done", part, summary(result, written)))
 
         await asyncio.gather(*(lane() for _ in range(lanes)))
-        link.send(("end", arm.requests))
+        link.send(("end", arm.requests, peak_rss_mb()))
 
 
 # --- the parent side ---------------------------------------------------------------------------------------
@@ -189,6 +202,7 @@ class Pool:
         self.credential = credential  # an AsyncCredential of this process
         self.progress = progress
         self.arm_requests = 0
+        self.peaks: list[float] = []  # each worker's peak memory in MB, as it reported when it ended
 
     async def run(self, jobs: list[tuple[int, dict]], on_done) -> list[RegistryResult]:
         """Read every registry of ``jobs``; ``on_done(part, result, parts)`` for each as it completes (in a
@@ -281,6 +295,11 @@ class Pool:
                 post(("gone", index, None))
                 return
 
+    def _ended(self, payload: tuple) -> None:
+        self.arm_requests += payload[0]
+        if payload[1] is not None:
+            self.peaks.append(round(payload[1], 1))
+
     async def _gather(self, jobs, procs, events: asyncio.Queue, taken: dict, on_done) -> list[RegistryResult]:
         rows = dict(jobs)
         results: dict[int, RegistryResult] = {}
@@ -297,7 +316,7 @@ class Pool:
                 results[part] = result
                 self.progress.registry_done()
             elif kind == "end":
-                self.arm_requests += payload[0]
+                self._ended(payload)
             elif kind == "crashed":
                 crashes[index] = payload[0]
             elif kind == "gone":
@@ -308,7 +327,7 @@ class Pool:
             except TimeoutError:
                 break
             if kind == "end":
-                self.arm_requests += payload[0]
+                self._ended(payload)
             elif kind == "gone":
                 gone.add(index)
         for part in rows:  # held by a process that ended without finishing it, or never taken by any

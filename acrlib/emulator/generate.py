@@ -59,6 +59,11 @@ PRESETS: dict[str, Preset] = {
         subscriptions=4, registries=12, repos_per_registry=(390, 440), versions=(20, 180), bulk_manifests=6_000,
         sku_scaled=True,
     ),
+    # `large` four times over (about 2 million manifests): the scale benchmark's tenant larger than memory
+    "huge": Preset(
+        subscriptions=8, registries=44, repos_per_registry=(390, 440), versions=(20, 180), bulk_manifests=6_000,
+        sku_scaled=True,
+    ),
     "fleet": Preset(
         subscriptions=2,
         registries=3,

@@ -44,3 +44,27 @@ def test_benchmark_runs_on_tiny(tmp_path):
         assert 0 < run["requests"] < run["full_requests"] and run["cpu_s"] > 0 and run["peak_rss_mb"] > 0
     assert layered["layers"] is True and layered["full_requests"] > plain["full_requests"]
     assert "Incremental collection after one simulated day" in done.stdout
+
+
+SCALE = BENCH.parent / "scale_bench.py"
+
+
+@pytest.mark.slow
+def test_scale_benchmark_runs_on_tiny(tmp_path):
+    out = tmp_path / "scale.json"
+    done = subprocess.run([sys.executable, str(SCALE), "--preset", "tiny", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    for run in ("memory", "out", "out-w2", "incremental"):  # rows were checked against the truth inside
+        assert figures[run]["cpu_s"] > 0 and figures[run]["peak_rss_mb"] > 0 and figures[run]["requests"] > 0
+    assert len(figures["out-w2"]["worker_peaks_mb"]) == 2  # its workers reported their peaks
+    assert figures["incremental"]["requests"] < figures["out"]["requests"]
+    parsers = figures["parsers"]
+    assert parsers["polars-wrapped"]["same_frame"] and parsers["polars-joined"]["same_frame"]
+    for name in ("polars-wrapped", "polars-joined", "pyarrow-json", "msgspec"):
+        entry = parsers[name]
+        assert entry.get("same_frame") or "not installed" in entry.get("error", ""), (name, entry)
+    assert figures["analysis"]["per_registry_equals_whole"] and figures["analysis"]["lazy_equals_whole"]
+    for target in ("peak RSS", "raw-HTTP floor", "incremental after a day", "`workers=2`"):
+        assert target in done.stdout, target

@@ -49,7 +49,7 @@ def test_collect_filters_by_registry_regex_and_refuses_both_forms(tmp_path):
 def test_bad_input_exits_2_with_one_line(tmp_path):
     for args, message in [
         (["--source", "emulator:tiny", "--registry-regex", "["], "invalid registry regex '['"),
-        (["--source", "emulator:huge"], "unknown emulator preset 'huge'"),
+        (["--source", "emulator:gigantic"], "unknown emulator preset 'gigantic'"),
         (["--source", "nowhere/at/all"], "neither 'azure', 'emulator:PRESET' nor an existing snapshot"),
         (["--source", "emulator:tiny", "--subscription", "x"], "malformed subscription id 'x'"),
     ]:

@@ -214,3 +214,23 @@ def test_inventory_open_checks_parts_and_reads_one_registry(tiny, tmp_path):
     record.write_text(json.dumps(meta))
     with pytest.raises(acrlib.errors.SnapshotError, match="records a part of manifests that is not one"):
         acrlib.Inventory.read_parquet(folder.path)
+
+
+@pytest.mark.parametrize("layers", [False, True])
+def test_summary_and_storage_run_lazily_over_a_snapshot_and_registry_by_registry(tiny, tmp_path, layers):
+    import dataclasses
+
+    inventory = acrlib.collect(**tiny.connection(), layers=layers, out=tmp_path, workers=1, **QUIET)
+    assert [f.name for f in dataclasses.fields(acrlib.inventory.LazyInventory)][:len(schema.TABLES)] == \
+        list(schema.TABLES)
+    opened = acrlib.Inventory.open(tmp_path)
+    lazy = opened.lazy()
+    for fn in (acrlib.summary, acrlib.storage):
+        want = fn(inventory)
+        got = fn(lazy)
+        assert isinstance(got.registries, pl.LazyFrame)
+        assert_frame_equal(got.registries.collect(engine="streaming"), want.registries)
+        assert_frame_equal(got.repositories.collect(engine="streaming"), want.repositories)
+        per_registry = [fn(opened.of_registry(r)) for r in opened.registries["registry"]]
+        assert_frame_equal(pl.concat([p.registries for p in per_registry]), want.registries)
+    assert not opened.loaded("manifests")  # neither way read a whole table into memory

@@ -19,7 +19,7 @@ def test_each_form_parses_to_its_kind(tmp_path):
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("emulator:huge", "unknown emulator preset 'huge'"),
+    ("emulator:gigantic", "unknown emulator preset 'gigantic'"),
     ("nowhere/at/all", "neither 'azure', 'emulator:PRESET' nor an existing snapshot"),
     ("", "source must be"),
     (None, "source must be"),
