@@ -33,7 +33,7 @@ report: $(STAMP)
 test: $(STAMP) $(AZURITE)
 	$(BIN)/ruff check acrlib tests benchmarks docs examples
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
-	$(BIN)/python -m pytest -n auto --dist loadscope
+	$(BIN)/python -m pytest -n auto --dist loadscope --durations=15
 
 ## the unit lane alone: in-process, no emulator process, under 30 s
 test-fast: $(STAMP)

@@ -605,13 +605,18 @@ def main(argv: list[str] | None = None) -> int:
         report["incremental"] = [incremental(args.incremental_preset, args.seed, False)]
         if args.incremental_layers:
             report["incremental"].append(incremental(args.incremental_preset, args.seed, True))
-    text = markdown(report)
+    publish(markdown(report), report, args.json, f"collect_bench-{args.preset}.json")
+    return 0
+
+
+def publish(text: str, report: dict, json_path: str | None, name: str) -> Path:
+    """Print a benchmark's markdown and write its figures as JSON (default: benchmarks/results/NAME)."""
     print(text)
-    path = Path(args.json) if args.json else ROOT / "benchmarks" / "results" / f"collect_bench-{args.preset}.json"
+    path = Path(json_path) if json_path else ROOT / "benchmarks" / "results" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2, default=str))
     print(f"\nfigures: {path}")
-    return 0
+    return path
 
 
 if __name__ == "__main__":

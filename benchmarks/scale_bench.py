@@ -40,9 +40,6 @@ from pathlib import Path
 import collect_bench as cb
 import polars as pl
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
 # --- children --------------------------------------------------------------------------------------------------
 
 
@@ -375,12 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.huge:
             report["huge"] = huge(args.seed, workdir)
     report["when"] = dt.datetime.now(dt.UTC).isoformat()
-    text = markdown(report)
-    print(text)
-    path = Path(args.json) if args.json else ROOT / "benchmarks" / "results" / f"scale_bench-{args.preset}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, default=str))
-    print(f"\nfigures: {path}")
+    cb.publish(markdown(report), report, args.json, f"scale_bench-{args.preset}.json")
     return 0
 
 

@@ -131,7 +131,7 @@ def test_bad_fault_settings_are_rejected_before_start():
     with pytest.raises(ValueError, match="unknown fault"):
         Emulator("tiny", faults={"typo": 1})
     with pytest.raises(ValueError, match="unknown emulator scale"):
-        Emulator("huge")
+        Emulator("gigantic")
     with pytest.raises(Exception, match="not in the 'tiny' tenant"):
         Emulator("tiny", faults=Faults(denied=("nosuchacr",))).start()
     with pytest.raises(ValueError, match=r"Faults.defender modes must be among .*renamed.*got \['scanned'\]"):

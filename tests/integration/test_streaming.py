@@ -29,8 +29,9 @@ PREMIUM, STANDARD, BASIC = (r.name for r in TINY.registries)
 
 
 def settled(metadata: dict) -> dict:
-    """Metadata without what the clock decides: the duration, and the activity window's sub-second part."""
-    out = {k: v for k, v in metadata.items() if k != "duration_s"}
+    """Metadata without what the clock or the machine decides: the duration, the activity window's sub-second
+    part, and the worker processes' peak memory."""
+    out = {k: v for k, v in metadata.items() if k not in ("duration_s", "workers")}
     if "activity" in out:
         out["activity"] = {"days": out["activity"]["days"]}
     return out
@@ -73,6 +74,8 @@ def test_worker_processes_give_the_same_tables_as_one_process(tiny, tmp_path):
     two = acrlib.collect(**tiny.connection(), workers=2, out=tmp_path / "two", **QUIET)
     same(one, two)
     assert two.metadata["requests"] == one.metadata["requests"]  # every request counted, wherever it was sent
+    assert two.metadata["workers"]["processes"] == 2 and len(two.metadata["workers"]["peak_rss_mb"]) == 2
+    assert "workers" not in one.metadata
     # in memory, with workers: the parts make the round trip through a private folder that is then removed
     back = acrlib.collect(**tiny.connection(), workers=3, **QUIET)
     assert back.snapshot is None
