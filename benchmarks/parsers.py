@@ -167,9 +167,24 @@ def measure(pages: list[tuple[str, bytes]], runs: int = 3, chunk_bytes: int = pa
             times.append(time.process_time() - started)
         times.sort()
         figures[name] = {"cpu_s": times[len(times) // 2], "same_frame": got.equals(reference),
-                         "guarantees": guarantees(fn)}
+                         "guarantees": {**guarantees(fn), "a page that is null costs that page": survives(name)}}
     return {"pages": len(pages), "bytes": sum(len(b) for _, b in pages), "rows": reference.height,
             "chunks": len(chunks), **figures}
+
+
+def survives(name: str) -> bool:
+    """Whether the parser, in a process of its own, survives a page whose body is JSON ``null`` (what a broken
+    proxy or server can answer): it may fail the page, but the process must live on. pyarrow 26's JSON reader
+    with an explicit schema ends the process with a segmentation fault."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import parsers\n"
+            f"from acrlib.collection import parse\n"
+            f"parse.parse_batch([('a', b'null')], parsers.FUNCTIONS[{name!r}])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    return done.returncode == 0
 
 
 def guarantees(fn) -> dict[str, bool]:

@@ -318,8 +318,11 @@ class Collector:
             fresh = parse.layers(result.row["registry"], documents)
             old = known.layers.join(reused.rename({"digest": "manifest_digest"}), on=["repository", "manifest_digest"],
                                     how="semi") if known.layers is not None and reused.height else None
+            result.known = known = previous.Known.nothing()  # its layers are in `old` now: not held twice
             result.layers = pl.concat([fresh, old.select(fresh.columns)], how="vertical_relaxed") if old is not None \
                 else fresh
+            del old
+        result.known = previous.Known.nothing()  # every previous fact this registry needs has been taken
         result.reused["content"], result.fetched["content"] = reused.height, fetch.height
 
     @staticmethod

@@ -3,6 +3,7 @@ installed package that a folder named ``acrlib`` in the working directory cannot
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import sysconfig
@@ -56,8 +57,11 @@ def test_the_wheel_installs_into_a_fresh_virtualenv_and_runs_from_another_folder
     assert done.returncode == 0, done.stderr
     assert Inventory.read_parquet(elsewhere / "snapshots").registries.height == 3
 
+    # the dependencies' data files (nbconvert's templates) are where this environment installed them
+    env = {**os.environ, "JUPYTER_PATH": str(Path(sys.prefix, "share", "jupyter"))}
     done = subprocess.run([str(acrlib_cli), "report", "--source", "emulator:tiny", "--out", "out",
-                           "-p", "history_weeks", "1"], cwd=elsewhere, capture_output=True, text=True, timeout=600)
+                           "-p", "history_weeks", "1"], cwd=elsewhere, capture_output=True, text=True, timeout=600,
+                          env=env)
     assert done.returncode == 0, done.stderr
     assert (elsewhere / "out" / "acr_report.html").stat().st_size > 100_000
 
