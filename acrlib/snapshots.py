@@ -142,13 +142,12 @@ def write(root: Place, tables: dict[str, pl.DataFrame], collected_at: dt.datetim
 
 
 class Writer:
-    """One snapshot written piece by piece: :meth:`add` writes a table's part as soon as it is known (a
-    registry's rows), :meth:`commit` writes the remaining tables and ``inventory.json`` and makes the snapshot
-    appear whole; until then readers never see it. Used as a context manager, an exception (or a stop) before
-    the commit removes what was written; a killed process leaves a folder the next writer removes.
-
-    Parts may also be written by other processes into :attr:`staging` (a local folder) and registered with
-    :meth:`adopt`."""
+    """One snapshot written piece by piece: a table's part is written into :attr:`staging` as soon as it is
+    known (a registry's rows, :func:`write_part`) and registered with :meth:`adopt`; :meth:`commit` writes the
+    remaining tables and ``inventory.json`` and makes the snapshot appear whole; until then readers never see
+    it. Used as a context manager, an exception (or a stop) before the commit removes what was written; a
+    killed process leaves a folder the next writer removes. Parts may be written by this process or by others:
+    :attr:`staging` is a local folder."""
 
     def __init__(self, root: Place, collected_at: dt.datetime, *, credential=None):
         self.root = locations.Location.of(root, credential=credential)
@@ -194,23 +193,9 @@ class Writer:
     def part_name(table: str, part: int) -> str:
         return f"{table}/{PART_NAME.format(part)}"
 
-    def add(self, table: str, part: int, registry: str, df: pl.DataFrame) -> None:
-        """Write ``df``, the rows of ``registry``, as part number ``part`` of ``table`` (parts are read in number
-        order); nothing for an empty frame."""
-        if not df.height:
-            return
-        name = self.part_name(table, part)
-        if self.root.remote:
-            buffer = io.BytesIO()
-            df.write_parquet(buffer, statistics=True)
-            (self.folder / name).write_bytes(buffer.getvalue())
-        else:
-            write_part(self.staging, table, part, df)
-        self.parts.setdefault(table, []).append((name, df.height, registry))
-
     def adopt(self, table: str, part: int, registry: str, rows: int) -> None:
-        """Register a part another process wrote into :attr:`staging` (uploaded, and its local copy removed,
-        when the snapshot is in Blob Storage)."""
+        """Register a part written into :attr:`staging` (uploaded, and its local copy removed, when the snapshot
+        is in Blob Storage)."""
         name = self.part_name(table, part)
         if self.root.remote:
             local = self.staging / name

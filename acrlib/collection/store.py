@@ -22,7 +22,7 @@ from ..inventory import Inventory
 from . import parse
 from .collector import Collector, RegistryResult
 from .options import Options
-from .workers import PART_TABLES, Pool, child_settings
+from .workers import PART_TABLES, Pool, child_settings, store
 
 
 class Store:
@@ -73,12 +73,8 @@ class Store:
             pool = Pool(self.processes, child_settings(self.opts, self.previous_location), self.writer.staging,
                         self.lanes, credential, progress)
 
-            def adopt(part: int, result: RegistryResult, parts: dict[str, int]) -> None:
-                for table, rows in sorted(parts.items()):
-                    self.writer.adopt(table, part, result.row["registry"], rows)
-
             try:
-                return await pool.run(jobs, adopt)
+                return await pool.run(jobs, self._adopt)
             finally:
                 self.arm_requests, self.worker_peaks = pool.arm_requests, pool.peaks
         slots = asyncio.Semaphore(self.lanes) if self.lanes else None
@@ -93,10 +89,12 @@ class Store:
         return list(await asyncio.gather(*(one(part, row) for part, row in jobs)))
 
     def _add(self, part: int, result: RegistryResult) -> None:
-        for table in PART_TABLES:
-            df = result.tables.pop(table, None)
-            if df is not None:
-                self.writer.add(table, part, result.row["registry"], df)
+        """A registry read here: its parts written as a worker writes them, then registered the same way."""
+        self._adopt(part, result, store(self.writer.staging, part, result))
+
+    def _adopt(self, part: int, result: RegistryResult, parts: dict[str, int]) -> None:
+        for table, rows in sorted(parts.items()):
+            self.writer.adopt(table, part, result.row["registry"], rows)
 
     async def finish(self, results: list[RegistryResult], collected_at: dt.datetime, metadata: dict,
                      side) -> Inventory:

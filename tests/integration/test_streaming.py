@@ -193,7 +193,8 @@ def test_a_live_writers_folder_is_left_alone(tmp_path):
     import datetime as dt
 
     writer = snapshots.Writer(tmp_path, dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
-    writer.add("manifests", 0, "r", schema.empty("manifests"))
+    snapshots.write_part(writer.staging, "manifests", 0, schema.empty("manifests"))
+    writer.adopt("manifests", 0, "r", 0)
     assert snapshots.remove_leftovers(tmp_path) == []  # this process is alive
     writer.abort()
     assert list(tmp_path.iterdir()) == []
