@@ -13,6 +13,7 @@ import asyncio
 import base64
 import datetime as dt
 import json
+import shutil
 import tempfile
 import threading
 import time
@@ -98,6 +99,7 @@ class Hostile:
 
         asyncio.run_coroutine_threadsafe(stop(), self._loop).result(30)
         self._loop.call_soon_threadsafe(self._loop.stop)
+        shutil.rmtree(self._dir, ignore_errors=True)  # the certificates: each server leaves nothing behind
 
     async def _start(self) -> None:
         for origin in ("arm", "logs", *self.registry_names, "other"):
