@@ -238,7 +238,8 @@ def _from_emulator(source: Source, weeks: int, root: locations.Location | None, 
                    **collect_args) -> tuple[Inventory, History | None]:
     """Start the emulator ``weeks`` before its present (the same tenant on every run) and let the tenant evolve
     a simulated week at a time. Into an empty ``root``: collect once a week, the last time at the present, each
-    snapshot written under ``root``. Into a ``root`` that holds snapshots already (a scheduled run): evolve to a
+    snapshot written under ``root``, each collection after the first incremental on the week before (as a
+    scheduled run with a history is). Into a ``root`` that holds snapshots already (a scheduled run): evolve to a
     week after the latest of them and collect once there, adding one snapshot, so the history moves on a week
     per run. Returns the inventory and the history; a ``root`` that cannot be read or written is handled as for
     Azure (:func:`_join`)."""
@@ -247,6 +248,7 @@ def _from_emulator(source: Source, weeks: int, root: locations.Location | None, 
 
     failure = None
     latest = None
+    chain = "previous" not in collect_args  # each week reads only what changed since the last, as a scheduled run
     try:
         found = snapshots.find(root) if root is not None else []
         catch_up = bool(found)
@@ -269,6 +271,8 @@ def _from_emulator(source: Source, weeks: int, root: locations.Location | None, 
                 continue
             inventory = collect(**emu.connection(), progress=progress if week == steps else False,
                                 metadata=labels, **collect_args)
+            if chain:
+                collect_args["previous"] = inventory
             if root is not None and week < steps:
                 try:
                     inventory.to_parquet(root)

@@ -5,6 +5,7 @@ refused."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from truth_helpers import assert_matches_truth
 import acrlib
 from acrlib import snapshots
 from acrlib.emulator import Emulator
+from acrlib.emulator.generate import PRESENT
 
 QUIET = {"progress": False, "activity_days": 0, "deployments": False}
 CONTENT = ["manifests", "tags", "references", "layers", "repositories"]
@@ -167,9 +169,21 @@ def test_the_cli_takes_previous_and_the_snapshot_records_what_was_reused(tmp_pat
     assert refused.returncode == 2 and "previous: no snapshot at" in refused.stderr
 
 
-def test_a_scheduled_run_reuses_the_latest_snapshot_of_its_history(tmp_path):
-    first, _ = acrlib.sources.load_with_history("emulator:tiny", history=tmp_path, weeks=1, **QUIET)
-    assert "previous" not in first.metadata, "the first run collects in full"
-    second, history = acrlib.sources.load_with_history("emulator:tiny", history=tmp_path, weeks=1, **QUIET)
-    assert len(history) == 3 and second.metadata["previous"]["reused"]["references"] > 0
+def test_a_simulated_history_is_incremental_week_on_week_and_a_scheduled_run_reuses_its_latest_snapshot(tmp_path):
+    first, history = acrlib.sources.load_with_history("emulator:tiny", history=tmp_path, weeks=2, layers=True,
+                                                      **QUIET)
+    records = [snapshots.metadata(s) for s in history.snapshots]
+    assert len(records) == 3 and "previous" not in records[0], "the first week collects in full"
+    for before, record in zip(history.snapshots, records[1:], strict=False):  # then each week on the one before
+        assert record["previous"]["collected_at"] == before.collected_at.isoformat()
+        assert record["previous"]["reused"]["content"] > 0 and record["previous"]["reused"]["references"] > 0
+    with Emulator("tiny", seed=7, now=PRESENT - dt.timedelta(weeks=2)) as emu:  # the same weeks, read in full
+        emu.advance(7, seed=1)
+        emu.advance(7, seed=2)
+        assert_matches_truth(first, emu.truth(), tables=("repositories", "manifests", "tags", "references"))
+        full = acrlib.collect(**emu.connection(), layers=True, **QUIET)
+    assert_frame_equal(first.layers, full.layers) and first.layers.height
+
+    second, history = acrlib.sources.load_with_history("emulator:tiny", history=tmp_path, weeks=2, **QUIET)
+    assert len(history) == 4 and second.metadata["previous"]["reused"]["references"] > 0
     assert second.metadata["previous"]["collected_at"] == first.collected_at.isoformat()
