@@ -73,13 +73,15 @@ class Inventory:
         """Whether table ``name`` is in memory (an opened snapshot's tables are read on first use)."""
         return name in self.__dict__
 
-    def table(self, name: str, registry: str | None = None) -> pl.DataFrame:
+    def table(self, name: str, registry: str | None = None, keep: pl.DataFrame | None = None) -> pl.DataFrame:
         """Table ``name``, or only its rows of ``registry``: from an opened snapshot not yet read, only what
-        holds that registry's rows is read (its part of a streamed snapshot)."""
+        holds that registry's rows is read (its part of a streamed snapshot). With ``keep`` (a frame of some of
+        the table's columns), only the rows matching one of its rows, filtered as the files are read."""
         if self.snapshot is None or self.loaded(name):
             df = getattr(self, name)
-            return df if registry is None else df.filter(pl.col("registry") == registry)
-        return snapshots.read_table(self.snapshot, name, registry=registry)
+            df = df if registry is None else df.filter(pl.col("registry") == registry)
+            return df if keep is None else df.join(keep, on=keep.columns, how="semi", maintain_order="left")
+        return snapshots.read_table(self.snapshot, name, registry=registry, keep=keep)
 
     def of_registry(self, registry: str) -> Inventory:
         """This inventory's rows of one registry, as an Inventory (of an opened snapshot, only that registry's

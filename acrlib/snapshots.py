@@ -451,35 +451,62 @@ def metadata(snapshot: Snapshot) -> dict:
     return meta
 
 
-def read_table(snapshot: Snapshot, name: str, registry: str | None = None) -> pl.DataFrame:
-    """Table ``name`` of ``snapshot``, each of its files checked (:func:`_checked`); empty when the snapshot
-    predates the table. With ``registry``, only that registry's rows: of a streamed snapshot only the parts
-    holding them are read, of a local file only its row groups that may hold them."""
+def read_table(snapshot: Snapshot, name: str, registry: str | None = None,
+               keep: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Table ``name`` of ``snapshot``, each of its files checked; empty when the snapshot predates the table.
+    With ``registry``, only that registry's rows: of a streamed snapshot only the parts holding them are read,
+    of a local file only its row groups that may hold them. With ``keep`` (a frame of some of the table's
+    columns), only the rows that match one of its rows, in file order: a local file is filtered as it is read,
+    so that the rest is never held."""
     files = snapshot.files(name, registry=registry)
-    if registry is not None and not snapshot.labelled(name):
-        frames = [_registry_rows(file, name, rows, registry) for file, rows in files]
-    else:
-        frames = [_checked(file, name, rows) for file, rows in files]
+    whole = registry if registry is not None and not snapshot.labelled(name) else None  # a whole-table file's
+    frames = [_rows(file, name, rows, whole, keep) for file, rows in files]
     if not frames:
         return schema.empty(name)
     return frames[0] if len(frames) == 1 else pl.concat(frames, rechunk=False)
 
 
-def _registry_rows(file: locations.Location, name: str, count: int, registry: str) -> pl.DataFrame:
-    """One registry's rows of a whole-table file (statistics skip the row groups without them, locally)."""
-    if file.remote:
-        return _checked(file, name, count).filter(pl.col("registry") == registry)
+def _rows(file: locations.Location, name: str, count: int, registry: str | None,
+          keep: pl.DataFrame | None) -> pl.DataFrame:
+    """``file`` as table ``name`` (only ``registry``'s rows, only those matching ``keep``, when given). A local
+    file to be filtered is checked from its footer and filtered as it is read; others are read whole."""
+    if file.remote or (registry is None and keep is None):
+        df = _checked(file, name, count)
+        if registry is not None:
+            df = df.filter(pl.col("registry") == registry)
+        return df if keep is None else df.join(keep, on=keep.columns, how="semi", maintain_order="left")
+    _check_footer(file, name, count)
+    lazy = pl.scan_parquet(file.path)
+    if registry is not None:
+        lazy = lazy.filter(pl.col("registry") == registry)
+    if keep is not None:
+        lazy = lazy.join(keep.lazy(), on=keep.columns, how="semi", maintain_order="left")
+    with _reading(file, count):
+        df = lazy.collect(engine="streaming")
+    return _conformed(file, name, df)
+
+
+@contextlib.contextmanager
+def _reading(file: locations.Location, count: int):
+    """Reading ``file`` of a snapshot: a file that is not there, or not Parquet, is a :class:`SnapshotError`
+    naming it (polars' errors for a truncated or foreign file vary)."""
     try:
-        rows = pl.scan_parquet(file.path).select(pl.len()).collect().item()
-        _check_shape(file, name, rows, count, list(pl.read_parquet_schema(file.path)))
-        df = pl.scan_parquet(file.path).filter(pl.col("registry") == registry).collect()
+        yield
     except FileNotFoundError:
         raise SnapshotError(f"{file} is missing from the snapshot ({count:,} rows recorded)") from None
-    except SnapshotError:
+    except (SnapshotError, BlobStorageError):
         raise
     except Exception as e:
         raise SnapshotError(f"{file} cannot be read as Parquet: {e}") from None
-    return schema.conform(name, df)
+
+
+def _check_footer(file: locations.Location, name: str, count: int) -> None:
+    """A local ``file`` is there with ``count`` rows and the columns of table ``name``, read from its Parquet
+    footer alone (no data)."""
+    with _reading(file, count):
+        columns = pl.read_parquet_schema(file.path)
+        rows = pl.scan_parquet(file.path).select(pl.len()).collect().item()
+    _check_shape(file, name, rows, count, list(columns))
 
 
 def check_files(snapshot: Snapshot) -> None:
@@ -487,14 +514,7 @@ def check_files(snapshot: Snapshot) -> None:
     the Parquet footers alone (no data): :class:`SnapshotError` naming the first that is not."""
     for name in schema.TABLES:
         for file, count in snapshot.files(name):
-            try:
-                columns = pl.read_parquet_schema(file.path)
-                rows = pl.scan_parquet(file.path).select(pl.len()).collect().item()
-            except FileNotFoundError:
-                raise SnapshotError(f"{file} is missing from the snapshot ({count:,} rows recorded)") from None
-            except Exception as e:
-                raise SnapshotError(f"{file} cannot be read as Parquet: {e}") from None
-            _check_shape(file, name, rows, count, list(columns))
+            _check_footer(file, name, count)
 
 
 def _check_shape(file: locations.Location, name: str, rows: int, count: int, columns: list[str]) -> None:
@@ -512,15 +532,14 @@ def _check_shape(file: locations.Location, name: str, rows: int, count: int, col
 
 def _checked(file: locations.Location, name: str, count: int) -> pl.DataFrame:
     """``file`` read as table ``name``, which must hold ``count`` rows and the table's columns."""
-    try:
+    with _reading(file, count):
         df = _read_table(file)
-    except FileNotFoundError:
-        raise SnapshotError(f"{file} is missing from the snapshot ({count:,} rows recorded)") from None
-    except BlobStorageError:
-        raise
-    except Exception as e:  # polars' errors for a truncated or foreign file vary
-        raise SnapshotError(f"{file} cannot be read as Parquet: {e}") from None
     _check_shape(file, name, df.height, count, df.columns)
+    return _conformed(file, name, df)
+
+
+def _conformed(file: locations.Location, name: str, df: pl.DataFrame) -> pl.DataFrame:
+    """``df``, read from ``file``, with the columns of table ``name``."""
     try:
         return schema.conform(name, df)
     except Exception as e:  # a column of a type that cannot be the table's (polars' errors vary)

@@ -314,15 +314,13 @@ class Collector:
         kept = usable.join(reused, on=["repository", "digest"], how="semi")
         result.content = pl.concat([documents.select("repository", "digest", "artifact_type", "subject"),
                                     kept.select("repository", "digest", "artifact_type", "subject")])
+        result.known = previous.Known.nothing()  # every previous fact this registry needs has been taken
         if self.opts.layers:
             fresh = parse.layers(result.row["registry"], documents)
-            old = known.layers.join(reused.rename({"digest": "manifest_digest"}), on=["repository", "manifest_digest"],
-                                    how="semi") if known.layers is not None and reused.height else None
-            result.known = known = previous.Known.nothing()  # its layers are in `old` now: not held twice
+            old = known.layers(reused.rename({"digest": "manifest_digest"})) \
+                if known.layers is not None and reused.height else None
             result.layers = pl.concat([fresh, old.select(fresh.columns)], how="vertical_relaxed") if old is not None \
                 else fresh
-            del old
-        result.known = previous.Known.nothing()  # every previous fact this registry needs has been taken
         result.reused["content"], result.fetched["content"] = reused.height, fetch.height
 
     @staticmethod

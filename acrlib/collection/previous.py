@@ -11,6 +11,7 @@ fetched. The previous snapshot must be of the same tenant, cloud and snapshot sc
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
@@ -66,7 +67,9 @@ class Known:
     indexes: pl.DataFrame  # repository, digest: indexes whose children are known
     references: pl.DataFrame  # their rows of the references table
     documents: pl.DataFrame  # repository, digest, artifact_type, subject: manifests whose bytes were read
-    layers: pl.DataFrame | None  # their rows of the layers table (None: the previous did not read layers)
+    # Their rows of the layers table, read when called with the (repository, manifest_digest) wanted (None: the
+    # previous did not read layers): a registry holds only those, and only from its contents on.
+    layers: Callable[[pl.DataFrame], pl.DataFrame] | None
 
     @staticmethod
     def nothing() -> Known:
@@ -95,12 +98,13 @@ def known(previous: Inventory | None, registry: str) -> Known:
                                          referrers=previous.metadata.get("referrers", "artifacts")),
                           on=DIGEST_KEY, how="semi")
     documents = read.select(*DIGEST_KEY, "artifact_type", "subject")
-    layers = None
-    if layered:
-        layers = previous.table("layers", registry).join(
+
+    def layers(wanted: pl.DataFrame) -> pl.DataFrame:
+        return previous.table("layers", registry, keep=wanted.join(
             documents.select("repository", pl.col("digest").alias("manifest_digest")),
-            on=["repository", "manifest_digest"], how="semi")
-    return Known(indexes, references, documents, layers)
+            on=["repository", "manifest_digest"], how="semi"))
+
+    return Known(indexes, references, documents, layers if layered else None)
 
 
 def reuse(wanted: pl.DataFrame, have: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
