@@ -220,6 +220,32 @@ def test_inventory_open_checks_parts_and_reads_one_registry(tiny, tmp_path):
         acrlib.Inventory.read_parquet(folder.path)
 
 
+def test_rows_of_one_registry_are_filtered_as_they_are_read_and_files_still_checked(tiny, tmp_path):
+    inventory = acrlib.collect(**tiny.connection(), out=tmp_path / "streamed", workers=1, **QUIET)
+    whole = inventory.to_parquet(tmp_path / "whole")  # one file a table: row groups, no parts
+    manifests = inventory.manifests.filter(pl.col("registry") == PREMIUM)
+    keep = manifests.select("repository", "digest").gather_every(3).reverse()  # its order is not the answer's
+    want = manifests.join(keep, on=["repository", "digest"], how="semi", maintain_order="left")
+    assert 0 < want.height < manifests.height
+    for folder in (inventory.snapshot.location.path, whole):
+        opened = acrlib.Inventory.open(folder)
+        assert_frame_equal(opened.table("manifests", PREMIUM, keep=keep), want)
+        assert_frame_equal(opened.table("manifests", PREMIUM, keep=keep.head(0)), want.head(0))
+        assert not opened.loaded("manifests")
+    held = acrlib.Inventory.read_parquet(whole)  # read whole into memory: the same
+    assert held.loaded("manifests") and held.table("manifests", PREMIUM, keep=keep).equals(want)
+    (file, _), = inventory.snapshot.files("manifests", registry=PREMIUM)
+    part = Path(file.path)
+    assert pl.read_parquet(part)["registry"].unique().to_list() == [PREMIUM]
+    opened = acrlib.Inventory.open(inventory.snapshot.location.path)
+    part.write_bytes(b"PAR1 not parquet")
+    with pytest.raises(acrlib.errors.SnapshotError, match=rf"{part.name} cannot be read as Parquet"):
+        opened.table("manifests", PREMIUM, keep=keep)
+    part.unlink()
+    with pytest.raises(acrlib.errors.SnapshotError, match=rf"{part.name} is missing from the snapshot"):
+        opened.table("manifests", PREMIUM, keep=keep)
+
+
 @pytest.mark.parametrize("layers", [False, True])
 def test_summary_and_storage_run_lazily_over_a_snapshot_and_registry_by_registry(tiny, tmp_path, layers):
     import dataclasses

@@ -10,6 +10,8 @@ import time
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from inventory_builder import Build
 
 from acrlib import Inventory, schema, snapshots
@@ -217,3 +219,16 @@ def test_collections_within_one_second_of_the_services_clock_keep_the_order_they
     found = snapshots.find(tmp_path)
     assert [s.collected_at.microsecond for s in found] == [900_000, 100_000], "written order, not microseconds"
     assert "written_at" not in snapshots.read(found[-1])[1], "the layout's own key stays out of the metadata"
+
+
+KEY_TEXT = st.one_of(st.none(), st.sampled_from(["", "a", "b", "a/b", "sha256:0", "sha256:1", "é"]))
+
+
+@given(rows=st.lists(st.tuples(KEY_TEXT, KEY_TEXT, KEY_TEXT, KEY_TEXT, KEY_TEXT), max_size=40))
+@settings(max_examples=150, deadline=None)
+def test_tables_sort_by_their_key_with_nulls_last_whether_or_not_a_key_holds_nulls(rows):
+    # schema.sort asks nulls_last only of key columns holding nulls (less memory): the order must not change
+    keys = schema.KEYS["layers"]
+    df = schema.conform("layers", pl.DataFrame(rows, schema=keys, orient="row"))
+    want = df.sort(keys, nulls_last=True, maintain_order=True)
+    assert schema.sort("layers", df).select(keys).equals(want.select(keys))
