@@ -78,9 +78,7 @@ class Inventory:
         holds that registry's rows is read (its part of a streamed snapshot). With ``keep`` (a frame of some of
         the table's columns), only the rows matching one of its rows, filtered as the files are read."""
         if self.snapshot is None or self.loaded(name):
-            df = getattr(self, name)
-            df = df if registry is None else df.filter(pl.col("registry") == registry)
-            return df if keep is None else df.join(keep, on=keep.columns, how="semi", maintain_order="left")
+            return snapshots.narrow(getattr(self, name), registry, keep)
         return snapshots.read_table(self.snapshot, name, registry=registry, keep=keep)
 
     def of_registry(self, registry: str) -> Inventory:

@@ -459,8 +459,9 @@ def read_table(snapshot: Snapshot, name: str, registry: str | None = None,
     columns), only the rows that match one of its rows, in file order: a local file is filtered as it is read,
     so that the rest is never held."""
     files = snapshot.files(name, registry=registry)
-    whole = registry if registry is not None and not snapshot.labelled(name) else None  # a whole-table file's
-    frames = [_rows(file, name, rows, whole, keep) for file, rows in files]
+    # parts labelled with their registry hold its rows alone; a whole-table file must be filtered
+    within = registry if not snapshot.labelled(name) else None
+    frames = [_rows(file, name, rows, within, keep) for file, rows in files]
     if not frames:
         return schema.empty(name)
     return frames[0] if len(frames) == 1 else pl.concat(frames, rechunk=False)
@@ -471,19 +472,23 @@ def _rows(file: locations.Location, name: str, count: int, registry: str | None,
     """``file`` as table ``name`` (only ``registry``'s rows, only those matching ``keep``, when given). A local
     file to be filtered is checked from its footer and filtered as it is read; others are read whole."""
     if file.remote or (registry is None and keep is None):
-        df = _checked(file, name, count)
-        if registry is not None:
-            df = df.filter(pl.col("registry") == registry)
-        return df if keep is None else df.join(keep, on=keep.columns, how="semi", maintain_order="left")
+        return narrow(_checked(file, name, count), registry, keep)
     _check_footer(file, name, count)
-    lazy = pl.scan_parquet(file.path)
-    if registry is not None:
-        lazy = lazy.filter(pl.col("registry") == registry)
-    if keep is not None:
-        lazy = lazy.join(keep.lazy(), on=keep.columns, how="semi", maintain_order="left")
     with _reading(file, count):
-        df = lazy.collect(engine="streaming")
+        df = narrow(pl.scan_parquet(file.path), registry, keep).collect(engine="streaming")
     return _conformed(file, name, df)
+
+
+def narrow(frame: pl.DataFrame | pl.LazyFrame, registry: str | None = None,
+           keep: pl.DataFrame | None = None) -> pl.DataFrame | pl.LazyFrame:
+    """``frame`` (a table's rows, eager or lazy) with only ``registry``'s rows and only those matching one row
+    of ``keep`` (a frame of some of its columns), in their order."""
+    if registry is not None:
+        frame = frame.filter(pl.col("registry") == registry)
+    if keep is not None:
+        other = keep.lazy() if isinstance(frame, pl.LazyFrame) else keep
+        frame = frame.join(other, on=keep.columns, how="semi", maintain_order="left")
+    return frame
 
 
 @contextlib.contextmanager

@@ -254,7 +254,8 @@ def huge(seed: int, workdir: Path) -> dict:
         manifests = emu.truth()["manifests"].height
         base = {"connection": connection, "scratch": str(workdir / "scratch")}
         print("huge: out, one process ...", file=sys.stderr, flush=True)
-        one = measured(emu, {**base, "out": str(workdir / "huge-w1"), "workers": 1}, workdir)
+        one = {"manifests": manifests, **measured(emu, {**base, "out": str(workdir / "huge-w1"), "workers": 1},
+                                                  workdir)}
         print("huge: out, default workers ...", file=sys.stderr, flush=True)
         figures = measured(emu, {**base, "out": str(workdir / "huge")}, workdir)
     return {"manifests": manifests, **figures, "workers=1": one}
@@ -317,7 +318,7 @@ def markdown(r: dict) -> str:
         f = r.get("huge", {}).get("workers=1") if name == "huge-w1" else r.get(name)
         if f is None:
             continue
-        manifests = r["huge"]["manifests"] if name.startswith("huge") else f.get("manifests", t["manifests"])
+        manifests = f.get("manifests", t["manifests"])
         worker = " + ".join(f"{p:.0f}" for p in f.get("worker_peaks_mb") or []) or "-"
         lines.append(f"| {name} | {f['wall_s']:.1f} | {f['cpu_s']:.1f} | {f['cpu_s'] / manifests * 1e6:.1f} | "
                      f"{f['peak_rss_mb']:.0f} / {worker} | {f.get('requests', '-')} | "
